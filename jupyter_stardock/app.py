@@ -1,0 +1,185 @@
+"""StarDockApp: the jupyter_server extension, its operator settings and lifecycle.
+
+Every setting here is a traitlet an operator sets in ``jupyter_server_config.py``
+as ``c.StarDockApp.<name>``. The ``jupyter stardock`` command reads the same
+settings, so the server and the command line always agree.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Dict, Float, Int, List, Unicode, validate
+
+from ._version import __version__
+from .datasets import DatasetRegistry
+from .engine import Engine
+
+__all__ = ["StarDockApp"]
+
+
+class StarDockApp(ExtensionApp):
+    """Build a scientist's environment into a container and run kernels in it beside the data."""
+
+    name = "jupyter_stardock"
+    extension_url = "/lab"
+    load_other_extensions = True
+    app_version = __version__
+    description = __doc__ or ""
+
+    # -- the engine -------------------------------------------------------
+
+    docker_host = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Address of the Docker Engine, for example 'unix:///var/run/docker.sock' or "
+            "'tcp://engine.example.org:2376'. When unset, docker-py's conventions apply: "
+            "DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, else the local socket. "
+            "A Podman socket with the Docker-compatible API works too."
+        ),
+    )
+
+    engine_timeout = Float(
+        2.0,
+        config=True,
+        help=(
+            "Seconds to wait for the engine to answer a quick request (status, inspect) "
+            "before telling the user it is unreachable. Builds are not limited by this."
+        ),
+    )
+
+    engine_workers = Int(
+        8,
+        config=True,
+        help=(
+            "Threads that run long engine calls (builds, imports). Each running build "
+            "holds one for its whole duration, so this caps concurrent engine builds."
+        ),
+    )
+
+    # -- the base image ---------------------------------------------------
+
+    base_repository = Unicode(
+        "stardock/base",
+        config=True,
+        help=(
+            "Repository of the base image every environment is built FROM. "
+            "`jupyter stardock base` tags it '<repository>:<content hash>' and "
+            "'<repository>:latest'; the server uses the latter."
+        ),
+    )
+
+    base_upstream = Unicode(
+        "debian:bookworm-slim",
+        config=True,
+        help=(
+            "Upstream image the base image starts from when a registry is reachable, "
+            "for example 'debian:bookworm-slim' or a mirror such as "
+            "'registry.example.org/debian:bookworm-slim'. Must be Debian bookworm or "
+            "compatible, since the app catalog installs Debian packages."
+        ),
+    )
+
+    bootstrap_suite = Unicode(
+        "bookworm",
+        config=True,
+        help="Debian suite that `jupyter stardock base --bootstrap` installs with debootstrap.",
+    )
+
+    bootstrap_mirror = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Debian mirror for `jupyter stardock base --bootstrap`, for example "
+            "'http://mirror.example.org/debian'. When unset, the mirror in this host's "
+            "apt sources is used."
+        ),
+    )
+
+    extra_ca_certs = List(
+        Unicode(),
+        config=True,
+        help=(
+            "PEM files of extra certificate authorities to trust inside every image, "
+            "for sites whose network intercepts TLS (a proxy) or runs its own CA; without "
+            "them `pip install` inside a build fails with CERTIFICATE_VERIFY_FAILED. "
+            "Glob patterns are expanded, e.g. ['/usr/local/share/ca-certificates/*.crt']."
+        ),
+    )
+
+    @validate("extra_ca_certs")
+    def _expand_ca_globs(self, proposal: dict[str, Any]) -> list[str]:
+        expanded: list[str] = []
+        for item in proposal["value"]:
+            matches = (
+                sorted(glob.glob(str(Path(item).expanduser()))) if glob.has_magic(item) else []
+            )
+            expanded.extend(matches or [item])
+        return expanded
+
+    # -- datasets ---------------------------------------------------------
+
+    datasets = Dict(
+        config=True,
+        help=(
+            "The datasets users may mount read-only into their kernels, by id. Only 'path' "
+            "is required: {'m51': {'path': '/srv/data/m51', 'title': 'Messier 51', "
+            "'description': 'HST ACS mosaic', 'allowed_users': ['ana'], "
+            "'allowed_groups': ['astro']}}. Without allowed_users and allowed_groups "
+            "everyone may use it. A path that does not exist is reported, not fatal."
+        ),
+    )
+
+    dataset_scan_seconds = Float(
+        300.0,
+        config=True,
+        help="Seconds a dataset's file count and size stay cached before the folder is scanned again.",
+    )
+
+    # -- lifecycle --------------------------------------------------------
+
+    engine: Engine | None = None
+    dataset_registry: DatasetRegistry | None = None
+
+    def make_engine(self) -> Engine:
+        return Engine(
+            self.docker_host, timeout=self.engine_timeout, max_workers=self.engine_workers
+        )
+
+    @property
+    def base_alias(self) -> str:
+        return f"{self.base_repository}:latest"
+
+    def make_datasets(self) -> DatasetRegistry:
+        registry = DatasetRegistry(self.datasets, cache_seconds=self.dataset_scan_seconds)
+        for problem in registry.problems:
+            self.log.warning("StarDock: %s", problem)
+        for dataset in registry:
+            if not dataset.path.is_dir():
+                self.log.warning(
+                    "StarDock: dataset %r: the folder %s does not exist.", dataset.id, dataset.path
+                )
+        return registry
+
+    def initialize_settings(self) -> None:
+        self.engine = self.make_engine()
+        self.dataset_registry = self.make_datasets()
+        self.settings.update({"stardock": self, "stardock_engine": self.engine})
+        self.log.info("StarDock %s uses the Docker Engine at %s", __version__, self.engine.address)
+
+    def initialize_handlers(self) -> None:
+        from .handlers import routes
+
+        self.handlers.extend(routes())
+
+    async def stop_extension(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+        if self.dataset_registry is not None:
+            self.dataset_registry.close()
