@@ -11,10 +11,13 @@ import glob
 from pathlib import Path
 from typing import Any
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Float, Int, List, Unicode, validate
+from traitlets import Dict, Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
+from .builds import BuildManager
+from .catalog import Catalog, default_catalog_dirs
 from .datasets import DatasetRegistry
 from .engine import Engine
 
@@ -142,10 +145,90 @@ class StarDockApp(ExtensionApp):
         help="Seconds a dataset's file count and size stay cached before the folder is scanned again.",
     )
 
+    # -- the app catalog --------------------------------------------------
+
+    catalog_dirs = List(
+        Unicode(),
+        config=True,
+        help=(
+            "Extra folders of app catalog entries (one TOML file per app), read after the "
+            "catalog shipped in images/apps; an entry with the same id replaces the shipped "
+            "one. A broken entry is logged with its file and reason and left out; it never "
+            "stops the server. Example: ['/etc/jupyter/stardock/apps']."
+        ),
+    )
+
+    # -- builds -----------------------------------------------------------
+
+    environment_repository = Unicode(
+        "stardock/env",
+        config=True,
+        help="Repository that built environments are tagged in, as '<repository>:<content hash>'.",
+    )
+
+    max_concurrent_builds = Int(
+        2,
+        config=True,
+        help=(
+            "How many engine builds run at once on this server; further builds wait in the "
+            "queue. Builds are heavy on CPU and disk: about one per two cores is sensible."
+        ),
+    )
+
+    max_builds_per_user = Int(
+        1,
+        config=True,
+        help="How many builds one user may have running at once; the rest of theirs wait in the queue.",
+    )
+
+    build_timeout = Float(
+        3600.0,
+        config=True,
+        help=(
+            "Seconds a build may run before it is stopped and marked failed; the engine's "
+            "build container is removed and nothing is tagged."
+        ),
+    )
+
+    build_log_memory_bytes = Int(
+        4 << 20,
+        config=True,
+        help=(
+            "Bytes of each build's log kept in memory for live viewers; older lines are "
+            "dropped and replaced by a marker, so a chatty build cannot exhaust memory."
+        ),
+    )
+
+    build_log_file_bytes = Int(
+        64 << 20,
+        config=True,
+        help="Size cap of each build's full log file; past it the file ends with a marker line.",
+    )
+
+    max_request_bytes = Int(
+        256 << 10,
+        config=True,
+        help="Largest request body the StarDock API accepts; larger ones get 413.",
+    )
+
+    state_dir = Unicode(
+        config=True,
+        help=(
+            "Folder for StarDock's records (build history, logs, kernel archives). "
+            "Default: 'stardock' in Jupyter's data directory."
+        ),
+    )
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return str(Path(jupyter_data_dir()) / "stardock")
+
     # -- lifecycle --------------------------------------------------------
 
     engine: Engine | None = None
     dataset_registry: DatasetRegistry | None = None
+    builds: BuildManager | None = None
+    catalog: Catalog
 
     def make_engine(self) -> Engine:
         return Engine(
@@ -167,9 +250,31 @@ class StarDockApp(ExtensionApp):
                 )
         return registry
 
+    def load_catalog(self) -> Catalog:
+        catalog = Catalog.load([*default_catalog_dirs(), *(Path(d) for d in self.catalog_dirs)])
+        for problem in catalog.problems:
+            self.log.warning("StarDock catalog: %s", problem)
+        return catalog
+
+    def make_builds(self, engine: Engine) -> BuildManager:
+        return BuildManager(
+            engine,
+            catalog=lambda: self.catalog,
+            base_ref=self.base_alias,
+            state_dir=Path(self.state_dir) / "builds",
+            max_concurrent=self.max_concurrent_builds,
+            max_per_user=self.max_builds_per_user,
+            timeout=self.build_timeout,
+            log_memory_bytes=self.build_log_memory_bytes,
+            log_file_bytes=self.build_log_file_bytes,
+            repository=self.environment_repository,
+        )
+
     def initialize_settings(self) -> None:
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
+        self.catalog = self.load_catalog()
+        self.builds = self.make_builds(self.engine)
         self.settings.update({"stardock": self, "stardock_engine": self.engine})
         self.log.info("StarDock %s uses the Docker Engine at %s", __version__, self.engine.address)
 
@@ -179,6 +284,8 @@ class StarDockApp(ExtensionApp):
         self.handlers.extend(routes())
 
     async def stop_extension(self) -> None:
+        if self.builds is not None:
+            await self.builds.shutdown()
         if self.engine is not None:
             self.engine.close()
         if self.dataset_registry is not None:

@@ -7,16 +7,22 @@ error carrying the sentence written for the user. They hold no logic of their ow
 from __future__ import annotations
 
 import asyncio
+import grp
 import json
+import os
+import pwd
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+from tornado.iostream import StreamClosedError
 
 from ._version import __version__
-from .errors import EngineUnavailable, StarDockError
+from .builds import LABEL_DOCKERFILE, environment_json
+from .errors import EngineUnavailable, NotFound, RecipeError, StarDockError
+from .recipe import Recipe
 from .status import engine_status
 
 __all__ = ["StarDockHandler", "routes"]
@@ -87,8 +93,268 @@ class StatusHandler(StarDockHandler):
         self.finish(json.dumps({**error_body(err), "engine": None}))
 
 
+class JSONBodyMixin:
+    """Reads a bounded JSON body: 413 past the operator's limit, 400 when not JSON."""
+
+    def json_body(self: Any) -> dict[str, Any]:
+        limit = self.stardock.max_request_bytes
+        if len(self.request.body) > limit:
+            raise web.HTTPError(
+                413,
+                f"The request is {len(self.request.body):,} bytes; the limit is {limit:,}. "
+                "Send fewer or shorter commands.",
+            )
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError as err:
+            raise RecipeError(f"The request body is not valid JSON: {err}.") from err
+        if not isinstance(body, dict):
+            raise RecipeError("The request body must be a JSON object (a recipe).")
+        return body
+
+
+class UserMixin:
+    @property
+    def owner(self: Any) -> str:
+        # A single-user server belongs to the account it runs as; jupyter_server's
+        # identity for token requests is an anonymous name that changes per client,
+        # so it cannot own builds. (In hub service mode the token's user owns them.)
+        return server_user()
+
+    def user_recipe(self: Any, body: dict[str, Any]) -> Recipe:
+        """A recipe whose dataset, if any, exists and may be used by this user."""
+        recipe = Recipe.from_json(body)
+        if recipe.dataset is not None:
+            try:
+                self.stardock.dataset_registry.for_user(recipe.dataset, self.owner, local_groups())
+            except NotFound as err:
+                raise RecipeError(str(err), item="dataset") from err
+        return recipe
+
+
+class AppsHandler(StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        catalog = self.stardock.catalog
+        self.finish(
+            json.dumps({"apps": catalog.to_json(), "problems": [str(p) for p in catalog.problems]})
+        )
+
+
+class DatasetsHandler(UserMixin, StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        registry = self.stardock.dataset_registry
+        visible = registry.visible_to(self.owner, local_groups())
+        described = await asyncio.gather(*(registry.describe(d) for d in visible))
+        self.finish(json.dumps({"datasets": described}))
+
+
+class DockerfileHandler(JSONBodyMixin, UserMixin, StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        recipe = self.user_recipe(self.json_body())
+        builds = self.stardock.builds
+        spec = await builds.compose(recipe)
+        catalog = self.stardock.catalog
+        existing = await self.stardock.engine.image(spec.tag)
+        self.finish(
+            json.dumps(
+                {
+                    "dockerfile": spec.dockerfile,
+                    "content_hash": spec.content_hash,
+                    "environment_id": spec.content_hash[:16],
+                    "tag": spec.tag,
+                    "apps": list(spec.apps),
+                    "added_dependencies": {
+                        k: list(v) for k, v in catalog.added_dependencies(recipe.apps).items()
+                    },
+                    "exists": existing is not None,
+                }
+            )
+        )
+
+
+class BuildsHandler(JSONBodyMixin, UserMixin, StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        records = self.stardock.builds.records(self.owner)
+        self.finish(json.dumps({"builds": [r.to_json() for r in records]}))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        recipe = self.user_recipe(self.json_body())
+        record, image = await self.stardock.builds.submit(recipe, self.owner)
+        if image is not None:
+            self.set_status(200)
+            self.finish(json.dumps({"build": None, "environment": environment_json(image)}))
+            return
+        assert record is not None
+        self.set_status(202)
+        self.set_header("Location", f"{self.base_url.rstrip('/')}{API}/builds/{record.id}")
+        self.finish(json.dumps({"build": record.to_json(), "environment": None}))
+
+
+class BuildHandler(UserMixin, StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, build_id: str) -> None:
+        self.finish(json.dumps(self.stardock.builds.get(build_id, self.owner).to_json()))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, build_id: str) -> None:
+        record = await self.stardock.builds.cancel(build_id, self.owner)
+        self.finish(json.dumps(record.to_json()))
+
+
+class BuildLogHandler(UserMixin, StarDockHandler):
+    """The log as Server-Sent Events (``Accept: text/event-stream``) or as JSON pages.
+
+    SSE resumes from ``Last-Event-ID`` or ``?offset=N``; each event's id is its
+    line number. The stream ends with an ``end`` event carrying the build.
+    """
+
+    @web.authenticated
+    @authorized
+    async def get(self, build_id: str) -> None:
+        builds = self.stardock.builds
+        builds.get(build_id, self.owner)  # 404 for someone else's build
+        buildlog = builds.log(build_id)
+        offset = self._offset()
+        if "text/event-stream" not in self.request.headers.get("Accept", ""):
+            limit = min(int(self.get_query_argument("limit", "5000")), 50000)
+            page = buildlog.read(offset, limit)
+            record = builds.get(build_id)
+            self.finish(
+                json.dumps(
+                    {
+                        "offset": page.offset,
+                        "next": page.next,
+                        "lines": page.lines,
+                        "dropped": page.dropped,
+                        "complete": page.closed and page.next >= buildlog.count,
+                        "state": record.state.value,
+                        "progress": record.progress,
+                    }
+                )
+            )
+            return
+        await self._stream(build_id, buildlog, offset)
+
+    def _offset(self) -> int:
+        raw = self.request.headers.get("Last-Event-ID")
+        if raw is not None and raw.strip().isdigit():
+            return int(raw) + 1
+        value = self.get_query_argument("offset", "0")
+        if not value.isdigit():
+            raise RecipeError("The offset must be a line number (0 or more).")
+        return int(value)
+
+    async def _stream(self, build_id: str, buildlog: Any, offset: int) -> None:
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # no proxy buffering of a live stream
+        builds = self.stardock.builds
+        try:
+            while True:
+                page = buildlog.read(offset, 2000)
+                chunks = []
+                number = page.next - (len(page.lines) - (1 if page.dropped else 0))
+                if page.dropped:
+                    chunks.append(f"event: dropped\ndata: {page.lines[0]}\n\n")
+                for i, line in enumerate(page.lines[1 if page.dropped else 0 :]):
+                    chunks.append(f"id: {number + i}\ndata: {line}\n\n")
+                if chunks:
+                    self.write("".join(chunks))
+                    await self.flush()
+                offset = page.next
+                if page.closed and offset >= buildlog.count:
+                    record = builds.get(build_id)
+                    self.write(f"event: end\ndata: {json.dumps(record.to_json())}\n\n")
+                    await self.flush()
+                    break
+                if not await buildlog.wait(offset, timeout=15):
+                    self.write(": keep-alive\n\n")
+                    await self.flush()
+        except StreamClosedError:
+            return  # the viewer went away; the build goes on
+        self.finish()
+
+
+class EnvironmentsHandler(StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        environments = await self.stardock.builds.environments()
+        self.finish(json.dumps({"environments": environments}))
+
+
+class EnvironmentHandler(StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        image = await self.stardock.builds.environment(env_id)
+        self.finish(json.dumps(environment_json(image)))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, env_id: str) -> None:
+        await self.stardock.builds.remove_environment(env_id)
+        self.set_status(204)
+        self.finish()
+
+
+class EnvironmentDockerfileHandler(StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, env_id: str) -> None:
+        image = await self.stardock.builds.environment(env_id)
+        self.finish(
+            json.dumps({"id": env_id, "dockerfile": image.labels.get(LABEL_DOCKERFILE, "")})
+        )
+
+
+def server_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def local_groups() -> list[str]:
+    """The groups of the account the server runs as (single-user servers)."""
+    names = []
+    for gid in os.getgroups():
+        try:
+            names.append(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            continue
+    return names
+
+
+_ID = r"(?P<build_id>[0-9a-f]{1,64})"
+_ENV = r"(?P<env_id>[0-9a-f]{1,64})"
+
+
 def routes() -> list[tuple[str, type[StarDockHandler]]]:
-    """The route table, as data."""
+    """The route table, as data. docs/openapi.yaml describes the same (a test checks)."""
     return [
         (rf"{API}/status", StatusHandler),
+        (rf"{API}/apps", AppsHandler),
+        (rf"{API}/datasets", DatasetsHandler),
+        (rf"{API}/dockerfile", DockerfileHandler),
+        (rf"{API}/builds", BuildsHandler),
+        (rf"{API}/builds/{_ID}", BuildHandler),
+        (rf"{API}/builds/{_ID}/log", BuildLogHandler),
+        (rf"{API}/environments", EnvironmentsHandler),
+        (rf"{API}/environments/{_ENV}", EnvironmentHandler),
+        (rf"{API}/environments/{_ENV}/dockerfile", EnvironmentDockerfileHandler),
     ]

@@ -1,0 +1,159 @@
+"""A build's log: live followers, a bounded memory buffer, a size-capped file.
+
+Unbounded buffering of container output is what killed long runs in earlier
+systems (the Firethorn lesson), so both the memory buffer and the file have a
+byte budget. Lines are numbered from 0 for the whole build; a reader asking for
+lines that were dropped from memory gets one marker line in their place, and
+readers resume from any line number (SSE ``Last-Event-ID``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+__all__ = ["BuildLog", "LogSlice", "step_progress"]
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) :")
+
+
+def step_progress(line: str) -> tuple[int, int] | None:
+    """``(3, 9)`` for the classic builder's "Step 3/9 : RUN ..." line, else None."""
+    match = _STEP.match(line)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True)
+class LogSlice:
+    #: Line number of ``lines[0]`` (a marker line, when lines were dropped, has the first dropped number).
+    offset: int
+    lines: list[str]
+    #: The number to ask for next.
+    next: int
+    #: How many of the requested lines were no longer in memory.
+    dropped: int
+    closed: bool
+
+
+class BuildLog:
+    """Append-only, bounded; one writer (the event loop), many async readers."""
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        max_memory_bytes: int = 4 << 20,
+        max_file_bytes: int = 64 << 20,
+    ) -> None:
+        self.max_memory_bytes = max_memory_bytes
+        self.max_file_bytes = max_file_bytes
+        self._lines: deque[str] = deque()
+        self._first = 0  # line number of _lines[0]
+        self._count = 0  # lines ever appended
+        self._bytes = 0
+        self._file: IO[str] | None = None
+        self._file_bytes = 0
+        self._file_full = False
+        self._closed = False
+        self._changed = asyncio.Event() if _has_loop() else None
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8", errors="replace")
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def memory_bytes(self) -> int:
+        return self._bytes
+
+    def append(self, line: str) -> None:
+        if self._closed:
+            return
+        size = len(line) + 1
+        self._lines.append(line)
+        self._bytes += size
+        self._count += 1
+        while self._bytes > self.max_memory_bytes and len(self._lines) > 1:
+            self._bytes -= len(self._lines.popleft()) + 1
+            self._first += 1
+        self._write(line, size)
+        self._wake()
+
+    def _write(self, line: str, size: int) -> None:
+        if self._file is None or self._file_full:
+            return
+        if self._file_bytes + size > self.max_file_bytes:
+            self._file.write(
+                f"[jupyter-stardock: the log file reached its limit of {self.max_file_bytes:,} bytes; "
+                "later lines were not written]\n"
+            )
+            self._file.flush()
+            self._file_full = True
+            return
+        self._file.write(line + "\n")
+        self._file_bytes += size
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._changed is None:
+            return
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def read(self, offset: int = 0, limit: int | None = None) -> LogSlice:
+        """Lines from ``offset`` on (at most ``limit``), with a marker for dropped ones."""
+        offset = max(0, min(offset, self._count))
+        lines: list[str] = []
+        dropped = 0
+        start = offset
+        if offset < self._first:
+            dropped = self._first - offset
+            lines.append(
+                f"[jupyter-stardock: {dropped:,} earlier log lines were dropped from memory to stay "
+                f"within {self.max_memory_bytes:,} bytes]"
+            )
+            offset = self._first
+        index = offset - self._first
+        end = len(self._lines) if limit is None else min(len(self._lines), index + limit)
+        lines.extend(self._lines[i] for i in range(index, end))
+        return LogSlice(
+            offset=start, lines=lines, next=self._first + end, dropped=dropped, closed=self._closed
+        )
+
+    async def wait(self, offset: int, timeout: float | None = None) -> bool:
+        """Wait until there is a line at ``offset`` or the log closes; False on timeout."""
+        while self._count <= offset and not self._closed:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+
+def _has_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

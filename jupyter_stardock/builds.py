@@ -1,0 +1,425 @@
+"""Build jobs: a queue with global and per-user limits, coalescing, timeouts, history.
+
+The core of the build service; it never imports tornado. Engine calls run in
+the engine's own threads (see engine.py), so a ten-minute build never blocks
+the server. Identical recipes (same content hash) share one engine build;
+a recipe whose image exists is answered at once without the builder.
+
+Build records persist as one JSON file each under ``state_dir``, with the
+build's log beside it, so history survives a restart. A build that was running
+when the server died is marked failed ("interrupted by a server restart") when
+the manager starts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .buildlog import BuildLog, step_progress
+from .catalog import Catalog
+from .engine import LABEL_PREFIX, Engine, ImageInfo
+from .errors import BaseImageError, BuildFailed, NotFound, StarDockError
+from .recipe import LABEL_CONTENT_HASH, LABEL_ENVIRONMENT, BuildSpec, Recipe, compose
+
+__all__ = ["BuildManager", "BuildRecord", "BuildState", "environment_json"]
+
+log = logging.getLogger(__name__)
+
+LABEL_DOCKERFILE = f"{LABEL_PREFIX}.dockerfile"
+LABEL_BUILT_BY = f"{LABEL_PREFIX}.build-id"
+INTERRUPTED = "The build was interrupted by a server restart; start it again."
+
+
+class BuildState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (BuildState.SUCCEEDED, BuildState.FAILED, BuildState.CANCELLED)
+
+
+@dataclass
+class BuildRecord:
+    id: str
+    owner: str
+    recipe: dict[str, Any]
+    content_hash: str
+    tag: str
+    state: BuildState = BuildState.QUEUED
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    image_id: str | None = None
+    error: str | None = None
+    step: int = 0
+    steps: int = 0
+    #: Owners of identical requests that followed this build instead of starting their own.
+    followers: list[str] = field(default_factory=list)
+
+    @property
+    def progress(self) -> float:
+        if self.state is BuildState.SUCCEEDED:
+            return 1.0
+        if not self.steps:
+            return 0.0
+        # "Step 3/9" is printed when step 3 starts: two of nine are done.
+        return round(max(0, self.step - 1) / self.steps, 4)
+
+    @property
+    def environment_id(self) -> str:
+        return self.content_hash[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["progress"] = self.progress
+        data["environment_id"] = self.environment_id
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BuildRecord:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["state"] = BuildState(fields["state"])
+        return cls(**fields)
+
+
+def environment_json(image: ImageInfo) -> dict[str, Any]:
+    """An environment (a built image) as the REST API shows it."""
+    labels = image.labels
+    recipe: Any = {}
+    with contextlib.suppress(ValueError, TypeError):
+        recipe = json.loads(labels.get(f"{LABEL_PREFIX}.recipe", "{}"))
+    content_hash = labels.get(LABEL_CONTENT_HASH, "")
+    return {
+        "id": content_hash[:16],
+        "content_hash": content_hash,
+        "image_id": image.id,
+        "tags": list(image.tags),
+        "recipe": recipe,
+        "apps": [a for a in labels.get(f"{LABEL_PREFIX}.apps", "").split(",") if a],
+        "size": image.size,
+        "created": image.created,
+    }
+
+
+class BuildManager:
+    """Queues, runs, coalesces and remembers builds."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        catalog: Callable[[], Catalog],
+        base_ref: str,
+        state_dir: Path,
+        max_concurrent: int = 2,
+        max_per_user: int = 1,
+        timeout: float = 3600.0,
+        log_memory_bytes: int = 4 << 20,
+        log_file_bytes: int = 64 << 20,
+        repository: str = "stardock/env",
+    ) -> None:
+        self.engine = engine
+        self._catalog = catalog
+        self.base_ref = base_ref
+        self.state_dir = state_dir
+        self.max_concurrent = max_concurrent
+        self.max_per_user = max_per_user
+        self.timeout = timeout
+        self.log_memory_bytes = log_memory_bytes
+        self.log_file_bytes = log_file_bytes
+        self.repository = repository
+        self._records: dict[str, BuildRecord] = {}
+        self._logs: dict[str, BuildLog] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._by_hash: dict[str, str] = {}  # content hash -> id of its active build
+        self._running = 0
+        self._running_by_user: dict[str, int] = {}
+        self._slot_freed: asyncio.Condition | None = None
+        self._submit_lock: asyncio.Lock | None = None
+        self.engine_builds = 0  # engine builds started, for tests and benchmarks
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._load()
+
+    # -- persistence ------------------------------------------------------
+
+    def _record_path(self, build_id: str) -> Path:
+        return self.state_dir / f"{build_id}.json"
+
+    def _log_path(self, build_id: str) -> Path:
+        return self.state_dir / f"{build_id}.log"
+
+    def _save(self, record: BuildRecord) -> None:
+        path = self._record_path(record.id)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record.to_json(), indent=1))
+        os.replace(tmp, path)  # atomic: a crash never leaves half a record
+
+    def _load(self) -> None:
+        for path in sorted(self.state_dir.glob("*.json")):
+            try:
+                record = BuildRecord.from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError, KeyError) as err:
+                log.warning("StarDock: ignoring the unreadable build record %s: %s", path, err)
+                continue
+            if not record.state.finished:
+                record.state = BuildState.FAILED
+                record.error = INTERRUPTED
+                record.finished = record.finished or time.time()
+                self._save(record)
+            self._records[record.id] = record
+
+    # -- queries ----------------------------------------------------------
+
+    def get(self, build_id: str, owner: str | None = None) -> BuildRecord:
+        """The build; NotFound also when ``owner`` is given and is neither its owner nor a follower."""
+        record = self._records.get(build_id)
+        if record is None or (
+            owner is not None and owner != record.owner and owner not in record.followers
+        ):
+            raise NotFound(f"There is no build {build_id!r}.")
+        return record
+
+    def records(self, owner: str | None = None) -> list[BuildRecord]:
+        records = [
+            r
+            for r in self._records.values()
+            if owner is None or owner == r.owner or owner in r.followers
+        ]
+        return sorted(records, key=lambda r: r.created, reverse=True)
+
+    def log(self, build_id: str) -> BuildLog:
+        """The live log, or one read back from its file for a build of an earlier run."""
+        if build_id not in self._records:
+            raise NotFound(f"There is no build {build_id!r}.")
+        buildlog = self._logs.get(build_id)
+        if buildlog is None:
+            buildlog = BuildLog(None, max_memory_bytes=self.log_memory_bytes)
+            with contextlib.suppress(OSError):
+                with self._log_path(build_id).open(encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        buildlog.append(line.rstrip("\n"))
+            buildlog.close()
+        return buildlog
+
+    async def base_image(self) -> ImageInfo:
+        image = await self.engine.image(self.base_ref)
+        if image is None:
+            raise BaseImageError(
+                f"There is no base image {self.base_ref} yet. Ask the operator to run "
+                "`jupyter stardock base` (or `jupyter stardock base --bootstrap` on a site "
+                "with no image registry)."
+            )
+        return image
+
+    async def compose(self, recipe: Recipe) -> BuildSpec:
+        """The exact Dockerfile a recipe would build, with its hash (raises RecipeError)."""
+        base = await self.base_image()
+        return compose(recipe, self._catalog(), base.id, repository=self.repository)
+
+    async def environments(self) -> list[dict[str, Any]]:
+        images = await self.engine.images(LABEL_ENVIRONMENT)
+        return sorted(
+            (environment_json(i) for i in images), key=lambda e: e["created"], reverse=True
+        )
+
+    async def environment(self, env_id: str) -> ImageInfo:
+        if not env_id or not all(c in "0123456789abcdef" for c in env_id):
+            raise NotFound(f"There is no environment {env_id!r}.")
+        image = await self.engine.image(f"{self.repository}:{env_id}")
+        if image is None or LABEL_ENVIRONMENT not in image.labels:
+            raise NotFound(f"There is no environment {env_id!r}.")
+        return image
+
+    async def remove_environment(self, env_id: str) -> None:
+        image = await self.environment(env_id)
+        await self.engine.remove_image(f"{self.repository}:{env_id}")
+        # Other tags of the same image (another repository) keep it alive; that is fine.
+        log.info("StarDock: removed environment %s (%s)", env_id, image.id)
+
+    # -- submitting -------------------------------------------------------
+
+    async def submit(
+        self, recipe: Recipe, owner: str
+    ) -> tuple[BuildRecord | None, ImageInfo | None]:
+        """Start (or join) the build of ``recipe``.
+
+        Returns ``(None, image)`` when the environment exists already, else
+        ``(record, None)`` for a new or coalesced build.
+        """
+        spec = await self.compose(recipe)
+        # Between "is it built or building?" and "start it" there is an await (the
+        # image lookup); without the lock, identical requests arriving together
+        # would each start an engine build.
+        if self._submit_lock is None:
+            self._submit_lock = asyncio.Lock()
+        async with self._submit_lock:
+            active = self._by_hash.get(spec.content_hash)
+            if active is not None:
+                record = self._records[active]
+                if owner != record.owner and owner not in record.followers:
+                    record.followers.append(owner)
+                    self._save(record)
+                return record, None
+            existing = await self.engine.image(spec.tag)
+            if existing is not None:
+                return None, existing
+            record = self._start(spec, owner)
+        return record, None
+
+    def _start(self, spec: BuildSpec, owner: str) -> BuildRecord:
+        record = BuildRecord(
+            id=uuid.uuid4().hex[:12],
+            owner=owner,
+            recipe=spec.recipe.to_json(),
+            content_hash=spec.content_hash,
+            tag=spec.tag,
+        )
+        self._records[record.id] = record
+        self._by_hash[spec.content_hash] = record.id
+        self._logs[record.id] = BuildLog(
+            self._log_path(record.id),
+            max_memory_bytes=self.log_memory_bytes,
+            max_file_bytes=self.log_file_bytes,
+        )
+        self._save(record)
+        self._tasks[record.id] = asyncio.create_task(
+            self._run(record, spec), name=f"stardock-build-{record.id}"
+        )
+        return record
+
+    async def cancel(self, build_id: str, owner: str | None = None) -> BuildRecord:
+        record = self.get(build_id, owner)
+        task = self._tasks.get(build_id)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        return record
+
+    async def wait(self, build_id: str) -> BuildRecord:
+        task = self._tasks.get(build_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        return self._records[build_id]
+
+    async def shutdown(self) -> None:
+        """Stop running builds; they are recorded as interrupted."""
+        for build_id, task in list(self._tasks.items()):
+            if not task.done():
+                self._records[build_id].error = INTERRUPTED
+                task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- running ----------------------------------------------------------
+
+    def _may_start(self, owner: str) -> bool:
+        return (
+            self._running < self.max_concurrent
+            and self._running_by_user.get(owner, 0) < self.max_per_user
+        )
+
+    async def _acquire(self, owner: str) -> None:
+        if self._slot_freed is None:
+            self._slot_freed = asyncio.Condition()
+        async with self._slot_freed:
+            await self._slot_freed.wait_for(lambda: self._may_start(owner))
+            self._running += 1
+            self._running_by_user[owner] = self._running_by_user.get(owner, 0) + 1
+
+    async def _release(self, owner: str) -> None:
+        assert self._slot_freed is not None
+        async with self._slot_freed:
+            self._running -= 1
+            self._running_by_user[owner] -= 1
+            self._slot_freed.notify_all()
+
+    async def _run(self, record: BuildRecord, spec: BuildSpec) -> None:
+        buildlog = self._logs[record.id]
+        acquired = False
+        try:
+            buildlog.append(
+                f"Queued: {len(spec.apps)} app(s), content hash {spec.content_hash[:16]}."
+            )
+            await self._acquire(record.owner)
+            acquired = True
+            record.state = BuildState.RUNNING
+            record.started = time.time()
+            self._save(record)
+
+            def on_line(line: str) -> None:
+                buildlog.append(line)
+                step = step_progress(line)
+                if step is not None:
+                    record.step, record.steps = step
+
+            self.engine_builds += 1
+            labels = {**spec.labels, LABEL_DOCKERFILE: spec.dockerfile, LABEL_BUILT_BY: record.id}
+            try:
+                result = await asyncio.wait_for(
+                    self.engine.build(
+                        spec.dockerfile, spec.context, labels=labels, on_line=on_line
+                    ),
+                    timeout=self.timeout,
+                )
+            except TimeoutError:
+                raise BuildFailed(
+                    f"The build ran longer than the limit of {_duration(self.timeout)} and was stopped "
+                    "(the operator sets the limit with c.StarDockApp.build_timeout)."
+                ) from None
+            # Tag only the finished image: nothing half-made is ever tagged.
+            await self.engine.tag(result.image_id, spec.tag)
+            record.image_id = result.image_id
+            record.state = BuildState.SUCCEEDED
+            buildlog.append(f"Built environment {record.environment_id} ({spec.tag}).")
+        except asyncio.CancelledError:
+            record.state = (
+                BuildState.FAILED if record.error == INTERRUPTED else BuildState.CANCELLED
+            )
+            record.error = record.error or "The build was cancelled."
+            buildlog.append(f"ERROR: {record.error}")
+        except StarDockError as err:
+            record.state = BuildState.FAILED
+            record.error = str(err)
+            if isinstance(err, BuildFailed):
+                buildlog.append(f"Build failed: {err}")
+            else:
+                buildlog.append(f"ERROR: {err}")
+        except Exception as err:  # a bug: record it rather than lose the build silently
+            log.exception("StarDock: build %s crashed", record.id)
+            record.state = BuildState.FAILED
+            record.error = (
+                f"The build crashed inside jupyter-stardock: {err!r}. Please report this."
+            )
+        finally:
+            if acquired:
+                await self._release(record.owner)
+            record.finished = time.time()
+            self._by_hash.pop(record.content_hash, None)
+            self._tasks.pop(record.id, None)
+            self._save(record)
+            buildlog.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"

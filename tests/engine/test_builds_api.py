@@ -1,0 +1,316 @@
+"""The build service through its REST API, against a real server and the real engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from ..server_process import ServerProcess
+
+
+@pytest.fixture
+def jp_server_config(tmp_path):  # type: ignore[no-untyped-def]
+    data = tmp_path / "m51"
+    data.mkdir()
+    (data / "a.fits").write_bytes(b"x" * 2880)
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True}},
+        "StarDockApp": {
+            "datasets": {"m51": {"path": str(data), "title": "Messier 51"}},
+            "build_timeout": 600.0,
+        },
+    }
+
+
+@pytest.fixture
+def stardock(jp_serverapp):  # type: ignore[no-untyped-def]
+    return jp_serverapp.web_app.settings["stardock"]
+
+
+async def api(jp_fetch, method: str, *path: str, body: Any = None, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
+    if body is not None:
+        kwargs["body"] = json.dumps(body)
+    response = await jp_fetch("stardock", "api", *path, method=method, **kwargs)
+    return response.code, (json.loads(response.body) if response.body else None)
+
+
+async def expect_error(
+    jp_fetch, code: int, method: str, *path: str, body: Any = None, raw: bytes | None = None
+) -> str:  # type: ignore[no-untyped-def]
+    kwargs: dict[str, Any] = {}
+    if raw is not None:
+        kwargs["body"] = raw
+    elif body is not None:
+        kwargs["body"] = json.dumps(body)
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch("stardock", "api", *path, method=method, **kwargs)
+    assert info.value.code == code, info.value.response.body
+    message = json.loads(info.value.response.body)["message"]
+    assert message and message[0].isupper(), message
+    return message
+
+
+def unique(command: str = "true") -> list[str]:
+    """A command that makes each recipe distinct, so tests never share a cached image."""
+    return [f"echo test-{uuid.uuid4().hex[:10]}", command]
+
+
+async def read_sse(
+    jp_fetch, build_id: str, offset: int = 0
+) -> tuple[list[tuple[str | None, str]], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    events: list[tuple[str | None, str]] = []
+    buffer = ""
+
+    def on_chunk(chunk: bytes) -> None:
+        nonlocal buffer
+        buffer += chunk.decode()
+
+    await jp_fetch(
+        "stardock",
+        "api",
+        "builds",
+        build_id,
+        "log",
+        params={"offset": str(offset)},
+        headers={"Accept": "text/event-stream"},
+        streaming_callback=on_chunk,
+        request_timeout=600,
+    )
+    end: dict[str, Any] = {}
+    for block in buffer.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1)
+            for line in block.splitlines()
+            if ": " in line and not line.startswith(":")
+        )
+        if fields.get("event") == "end":
+            end = json.loads(fields["data"])
+        elif "data" in fields:
+            events.append((fields.get("id"), fields["data"]))
+    return events, end
+
+
+async def test_build_follow_sse_and_image_has_labels(
+    jp_fetch, stardock, base_image, engine
+) -> None:
+    recipe = {
+        "dataset": "m51",
+        "commands": [*unique(), "RUN echo 'quoted | piped' && echo done"],
+        "pip_packages": ["six"],
+    }
+    code, body = await api(jp_fetch, "POST", "builds", body=recipe)
+    assert code == 202
+    build = body["build"]
+    events, end = await read_sse(jp_fetch, build["id"])
+    assert end["state"] == "succeeded", end
+    assert end["progress"] == 1.0
+    lines = [data for _, data in events]
+    assert any(line.startswith("Step 1/") for line in lines)
+    assert any("quoted | piped" in line for line in lines)
+    assert [int(i) for i, _ in events if i is not None] == list(range(len(events)))
+    # Resume from the middle.
+    later, _ = await read_sse(jp_fetch, build["id"], offset=5)
+    assert later == events[5:]
+    image = engine.image_sync(end["tag"])
+    assert image is not None and image.id == end["image_id"]
+    assert json.loads(image.labels["org.jupyter-stardock.recipe"])["pip_packages"] == ["six"]
+    assert image.labels["org.jupyter-stardock.content-hash"] == end["content_hash"]
+    # The same recipe now resolves to the environment without building.
+    code, again = await api(jp_fetch, "POST", "builds", body=recipe)
+    assert code == 200 and again["environment"]["image_id"] == image.id
+    code, envs = await api(jp_fetch, "GET", "environments")
+    assert any(e["id"] == end["environment_id"] for e in envs["environments"])
+    code, df = await api(jp_fetch, "GET", "environments", end["environment_id"], "dockerfile")
+    assert 'RUN ["/bin/sh", "-c", "echo \'quoted | piped\' && echo done"]' in df["dockerfile"]
+    code, log = await api(jp_fetch, "GET", "builds", build["id"], "log", params={"offset": "0"})
+    assert log["complete"] and log["lines"] == lines
+    code, _ = await api(jp_fetch, "DELETE", "environments", end["environment_id"])
+    assert code == 204
+    assert engine.image_sync(end["tag"]) is None
+
+
+async def test_identical_posts_coalesce_into_one_engine_build(
+    jp_fetch, stardock, base_image
+) -> None:
+    recipe = {"commands": unique("sleep 2")}
+    before = stardock.builds.engine_builds
+    results = await asyncio.gather(
+        *(api(jp_fetch, "POST", "builds", body=recipe) for _ in range(3))
+    )
+    ids = {body["build"]["id"] for code, body in results}
+    assert [code for code, _ in results] == [202, 202, 202]
+    assert len(ids) == 1
+    record = await stardock.builds.wait(ids.pop())
+    assert record.state == "succeeded"
+    assert stardock.builds.engine_builds - before == 1
+    await stardock.engine.remove_image(record.tag)
+
+
+async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_image, engine) -> None:
+    before = {c["Id"] for c in engine.containers_sync()}
+    code, body = await api(
+        jp_fetch, "POST", "builds", body={"commands": unique("echo sleeping; sleep 300")}
+    )
+    build_id = body["build"]["id"]
+    buildlog = stardock.builds.log(build_id)
+    for _ in range(300):
+        if any("sleeping" in line for line in buildlog.read(0).lines):
+            break
+        await asyncio.sleep(0.1)
+    code, cancelled = await api(jp_fetch, "DELETE", "builds", build_id)
+    assert cancelled["state"] == "cancelled"
+    code, again = await api(jp_fetch, "GET", "builds", build_id)
+    assert again["state"] == "cancelled" and again["image_id"] is None
+    for _ in range(40):
+        if not {c["Id"] for c in engine.containers_sync()} - before:
+            break
+        await asyncio.sleep(0.5)
+    assert {c["Id"] for c in engine.containers_sync()} <= before
+
+
+class TestTimeout:
+    @pytest.fixture
+    def jp_server_config(self):  # type: ignore[no-untyped-def]
+        return {
+            "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True}},
+            "StarDockApp": {"build_timeout": 4.0},
+        }
+
+    async def test_timeout_stops_the_build(self, jp_fetch, stardock, base_image, engine) -> None:
+        before = {c["Id"] for c in engine.containers_sync()}
+        code, body = await api(jp_fetch, "POST", "builds", body={"commands": unique("sleep 300")})
+        record = await stardock.builds.wait(body["build"]["id"])
+        assert record.state == "failed"
+        assert "longer than the limit of 4 seconds" in record.error
+        assert record.image_id is None
+        for _ in range(40):
+            if not {c["Id"] for c in engine.containers_sync()} - before:
+                break
+            await asyncio.sleep(0.5)
+        assert {c["Id"] for c in engine.containers_sync()} <= before
+
+
+async def test_status_answers_quickly_while_a_build_streams(jp_fetch, stardock, base_image) -> None:
+    code, body = await api(
+        jp_fetch,
+        "POST",
+        "builds",
+        body={"commands": unique("for i in $(seq 1 40); do echo line $i; sleep 0.1; done")},
+    )
+    build_id = body["build"]["id"]
+    stream = asyncio.ensure_future(read_sse(jp_fetch, build_id))
+    await asyncio.sleep(1.0)
+    worst = 0.0
+    for _ in range(5):
+        start = time.monotonic()
+        code, status = await api(jp_fetch, "GET", "status")
+        worst = max(worst, time.monotonic() - start)
+        assert code == 200
+        await asyncio.sleep(0.2)
+    assert worst < 1.5
+    _, end = await stream
+    assert end["state"] == "succeeded"
+    await stardock.engine.remove_image(end["tag"])
+
+
+async def test_bad_requests(jp_fetch, stardock, base_image) -> None:
+    message = await expect_error(
+        jp_fetch, 400, "POST", "builds", body={"commands": ["ls\nFROM evil"]}
+    )
+    assert "command 1" in message.lower()
+    message = await expect_error(
+        jp_fetch, 400, "POST", "dockerfile", body={"apps": ["no-such-app"]}
+    )
+    assert "no-such-app" in message
+    message = await expect_error(jp_fetch, 400, "POST", "builds", body={"dataset": "nope"})
+    assert "nope" in message
+    message = await expect_error(jp_fetch, 400, "POST", "builds", raw=b"{not json")
+    assert "JSON" in message
+    message = await expect_error(jp_fetch, 400, "POST", "builds", body={"colour": "blue"})
+    assert "colour" in message
+    await expect_error(jp_fetch, 404, "GET", "builds", "0123456789ab")
+    await expect_error(jp_fetch, 404, "GET", "builds", "0123456789ab", "log")
+    await expect_error(jp_fetch, 404, "DELETE", "builds", "0123456789ab")
+    await expect_error(jp_fetch, 404, "GET", "environments", "0123456789abcdef")
+    await expect_error(jp_fetch, 404, "DELETE", "environments", "0123456789abcdef")
+    huge = {"commands": ["echo " + "x" * 1000] * 300}
+    message = await expect_error(jp_fetch, 413, "POST", "builds", body=huge)
+    assert "limit" in message
+
+
+async def test_dockerfile_preview_and_catalog(jp_fetch, stardock, base_image) -> None:
+    code, apps = await api(jp_fetch, "GET", "apps")
+    ids = {a["id"] for a in apps["apps"]}
+    assert {"astropy", "pyraf", "iraf", "ds9"} <= ids
+    code, preview = await api(
+        jp_fetch, "POST", "dockerfile", body={"apps": ["pyraf"], "commands": ["RUN echo hi"]}
+    )
+    assert code == 200
+    assert preview["apps"] == ["iraf", "pyraf"] or set(preview["apps"]) == {"iraf", "pyraf"}
+    assert "iraf" in json.dumps(preview["added_dependencies"])
+    assert "\nFROM " in preview["dockerfile"]
+    assert len(preview["content_hash"]) == 64
+    code, again = await api(
+        jp_fetch, "POST", "dockerfile", body={"commands": ["echo hi"], "apps": ["pyraf"]}
+    )
+    assert again["content_hash"] == preview["content_hash"]
+    code, datasets = await api(jp_fetch, "GET", "datasets")
+    (m51,) = datasets["datasets"]
+    assert m51["id"] == "m51" and m51["files"] == 1 and m51["bytes"] == 2880
+
+
+class TestEngineDown:
+    @pytest.fixture
+    def jp_server_config(self, tmp_path):  # type: ignore[no-untyped-def]
+        return {
+            "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True}},
+            "StarDockApp": {"docker_host": f"unix://{tmp_path}/none.sock"},
+        }
+
+    async def test_503_fast(self, jp_fetch) -> None:
+        for method, path, body in (
+            ("POST", ("builds",), {"commands": ["true"]}),
+            ("POST", ("dockerfile",), {}),
+            ("GET", ("environments",), None),
+        ):
+            start = time.monotonic()
+            message = await expect_error(jp_fetch, 503, method, *path, body=body)
+            assert time.monotonic() - start < 2.0
+            assert "Docker Engine" in message
+
+
+def test_server_killed_mid_build_shows_interrupted_after_restart(
+    tmp_path, base_image, engine
+) -> None:
+    server = ServerProcess(tmp_path)
+    server.start()
+    try:
+        before = {c["Id"] for c in engine.containers_sync()}
+        body = server.request(
+            "POST", "/stardock/api/builds", {"commands": unique("echo long; sleep 300")}
+        )
+        build_id = body["build"]["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            log = server.request("GET", f"/stardock/api/builds/{build_id}/log")
+            if any("long" in line for line in log["lines"]) and log["state"] == "running":
+                break
+            time.sleep(0.3)
+        server.kill()
+        server.start()
+        record = server.request("GET", f"/stardock/api/builds/{build_id}")
+        assert record["state"] == "failed"
+        assert "interrupted by a server restart" in record["error"]
+        # The engine dropped the build when its client vanished: nothing left running.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and {c["Id"] for c in engine.containers_sync()} - before:
+            time.sleep(0.5)
+        assert {c["Id"] for c in engine.containers_sync()} <= before
+    finally:
+        server.stop()
