@@ -165,7 +165,7 @@ async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_ima
         await asyncio.sleep(0.1)
     code, cancelled = await api(jp_fetch, "DELETE", "builds", build_id)
     assert cancelled["state"] == "cancelled"
-    code, again = await api(jp_fetch, "GET", "builds", build_id)
+    _code, again = await api(jp_fetch, "GET", "builds", build_id)
     assert again["state"] == "cancelled" and again["image_id"] is None
     for _ in range(40):
         if not {c["Id"] for c in engine.containers_sync()} - before:
@@ -184,7 +184,7 @@ class TestTimeout:
 
     async def test_timeout_stops_the_build(self, jp_fetch, stardock, base_image, engine) -> None:
         before = {c["Id"] for c in engine.containers_sync()}
-        code, body = await api(jp_fetch, "POST", "builds", body={"commands": unique("sleep 300")})
+        _code, body = await api(jp_fetch, "POST", "builds", body={"commands": unique("sleep 300")})
         record = await stardock.builds.wait(body["build"]["id"])
         assert record.state == "failed"
         assert "longer than the limit of 4 seconds" in record.error
@@ -209,7 +209,7 @@ async def test_status_answers_quickly_while_a_build_streams(jp_fetch, stardock, 
     worst = 0.0
     for _ in range(5):
         start = time.monotonic()
-        code, status = await api(jp_fetch, "GET", "status")
+        code, _status = await api(jp_fetch, "GET", "status")
         worst = max(worst, time.monotonic() - start)
         assert code == 200
         await asyncio.sleep(0.2)
