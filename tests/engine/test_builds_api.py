@@ -163,7 +163,7 @@ async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_ima
         if any("sleeping" in line for line in buildlog.read(0).lines):
             break
         await asyncio.sleep(0.1)
-    code, cancelled = await api(jp_fetch, "DELETE", "builds", build_id)
+    _code, cancelled = await api(jp_fetch, "DELETE", "builds", build_id)
     assert cancelled["state"] == "cancelled"
     _code, again = await api(jp_fetch, "GET", "builds", build_id)
     assert again["state"] == "cancelled" and again["image_id"] is None
