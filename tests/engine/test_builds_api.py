@@ -154,7 +154,7 @@ async def test_identical_posts_coalesce_into_one_engine_build(
 
 async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_image, engine) -> None:
     before = {c["Id"] for c in engine.containers_sync()}
-    code, body = await api(
+    _code, body = await api(
         jp_fetch, "POST", "builds", body={"commands": unique("echo sleeping; sleep 300")}
     )
     build_id = body["build"]["id"]
