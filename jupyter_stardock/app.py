@@ -7,7 +7,9 @@ settings, so the server and the command line always agree.
 
 from __future__ import annotations
 
+import asyncio
 import glob
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,13 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
-from .builds import BuildManager
+from .builds import BuildManager, BuildRecord
 from .catalog import Catalog, default_catalog_dirs
 from .datasets import DatasetRegistry
 from .engine import Engine
+from .errors import StarDockError
+from .kernels import KERNEL_LABEL, archive_orphans
+from .kernelspecs import KernelspecStore
 
 __all__ = ["StarDockApp"]
 
@@ -229,6 +234,8 @@ class StarDockApp(ExtensionApp):
     dataset_registry: DatasetRegistry | None = None
     builds: BuildManager | None = None
     catalog: Catalog
+    kernelspecs: KernelspecStore
+    reconciled: asyncio.Event
 
     def make_engine(self) -> Engine:
         return Engine(
@@ -270,11 +277,108 @@ class StarDockApp(ExtensionApp):
             repository=self.environment_repository,
         )
 
+    # -- kernels ----------------------------------------------------------
+
+    @property
+    def archive_dir(self) -> Path:
+        return Path(self.state_dir) / "archives"
+
+    def make_kernelspecs(self) -> KernelspecStore:
+        return KernelspecStore(Path(jupyter_data_dir()) / "kernels")
+
+    def publish_kernelspec(self, recipe: Mapping[str, Any], environment: str, image: str) -> str:
+        """Make (or refresh) the kernelspec of an environment with the recipe's dataset."""
+        dataset_id = recipe.get("dataset") or None
+        title = None
+        if dataset_id is not None and self.dataset_registry is not None:
+            try:
+                title = self.dataset_registry.get(dataset_id).title
+            except StarDockError:
+                title = dataset_id
+        apps = [
+            a.title for a in self.catalog.apps.values() if a.id in set(recipe.get("apps") or ())
+        ]
+        return self.kernelspecs.write(
+            environment=environment,
+            image=image,
+            dataset_id=dataset_id,
+            dataset_title=title,
+            app_titles=apps,
+            recipe=recipe,
+        )
+
+    def _on_built(self, record: BuildRecord) -> None:
+        self.publish_kernelspec(record.recipe, record.environment_id, record.tag)
+
+    async def running_kernels(self) -> list[dict[str, Any]]:
+        """StarDock kernel containers of this server, as the API shows them."""
+        assert self.engine is not None
+        containers = await self.engine.run(self.engine.containers_sync, label=KERNEL_LABEL)
+        root = Path(self.serverapp.root_dir).expanduser().resolve() if self.serverapp else None
+        kernels = []
+        for c in containers:
+            labels = c.get("Labels") or {}
+            if labels.get(f"{KERNEL_LABEL}.archives") != str(self.archive_dir):
+                continue
+            outputs = Path(labels.get(f"{KERNEL_LABEL}.outputs", ""))
+            relative = None
+            if root is not None and outputs.is_relative_to(root):
+                relative = outputs.relative_to(root).as_posix()
+            kernels.append(
+                {
+                    "id": labels.get(KERNEL_LABEL),
+                    "name": labels.get(f"{KERNEL_LABEL}.name", ""),
+                    "environment": labels.get(f"{KERNEL_LABEL}.environment", ""),
+                    "dataset": labels.get(f"{KERNEL_LABEL}.dataset") or None,
+                    "outputs": relative,
+                    "started": float(labels.get(f"{KERNEL_LABEL}.started") or 0),
+                    "state": c.get("State", ""),
+                    "container": c["Id"][:12],
+                }
+            )
+        return kernels
+
+    async def environment_in_use(self, environment: str) -> bool:
+        return any(k["environment"] == environment for k in await self.running_kernels())
+
+    async def reconcile(self) -> None:
+        """At start: archive and remove orphaned kernel containers, prune stale kernelspecs."""
+        assert (
+            self.engine is not None
+            and self.builds is not None
+            and self.dataset_registry is not None
+        )
+        try:
+            known = (
+                set(self.serverapp.kernel_manager.list_kernel_ids()) if self.serverapp else set()
+            )
+            handled = await archive_orphans(
+                self.engine, self.archive_dir, known, {d.id: d for d in self.dataset_registry}
+            )
+            if handled:
+                self.log.warning(
+                    "StarDock: archived %d orphaned kernel(s): %s", len(handled), ", ".join(handled)
+                )
+            environments = {e["id"] for e in await self.builds.environments()}
+            removed = await self.engine.run(self.kernelspecs.prune, environments)
+            for name in removed:
+                self.log.info("StarDock: removed kernelspec %s (its environment is gone)", name)
+        except StarDockError as err:
+            self.log.warning("StarDock: could not reconcile kernel containers at start: %s", err)
+        finally:
+            self.reconciled.set()
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.reconciled = asyncio.Event()
+        self._reconcile_task = asyncio.ensure_future(self.reconcile())
+
     def initialize_settings(self) -> None:
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
         self.catalog = self.load_catalog()
         self.builds = self.make_builds(self.engine)
+        self.builds.on_built = self._on_built
+        self.kernelspecs = self.make_kernelspecs()
         self.settings.update({"stardock": self, "stardock_engine": self.engine})
         self.log.info("StarDock %s uses the Docker Engine at %s", __version__, self.engine.address)
 

@@ -153,6 +153,8 @@ class BuildManager:
         self._slot_freed: asyncio.Condition | None = None
         self._submit_lock: asyncio.Lock | None = None
         self.engine_builds = 0  # engine builds started, for tests and benchmarks
+        #: Called with each record that built successfully (the app publishes a kernelspec).
+        self.on_built: Callable[[BuildRecord], None] | None = None
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._load()
 
@@ -389,6 +391,8 @@ class BuildManager:
             await self.engine.tag(result.image_id, spec.tag)
             record.image_id = result.image_id
             record.state = BuildState.SUCCEEDED
+            if self.on_built is not None:
+                self.on_built(record)
             buildlog.append(f"Built environment {record.environment_id} ({spec.tag}).")
         except asyncio.CancelledError:
             record.state = (

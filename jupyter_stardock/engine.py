@@ -32,7 +32,7 @@ from docker.api import APIClient
 
 from .errors import BuildFailed, EngineError, EngineUnavailable, NotFound
 
-__all__ = ["BuildResult", "Engine", "EngineInfo", "ImageInfo", "make_context_tar"]
+__all__ = ["BuildResult", "ContainerSpec", "Engine", "EngineInfo", "ImageInfo", "make_context_tar"]
 
 T = TypeVar("T")
 
@@ -97,6 +97,71 @@ class ImageInfo:
             "created": self.created,
             "size": self.size,
         }
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything a kernel container is created with: plain data, no docker types."""
+
+    image: str
+    command: list[str]
+    name: str | None = None
+    user: str = ""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[BindMount, ...] = ()
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    network_mode: str = "none"
+    #: container port -> host address; the engine picks the host port (no races).
+    ports: Mapping[int, str] = field(default_factory=dict)
+    read_only: bool = True
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ("no-new-privileges",)
+    mem_limit: str | None = None
+    nano_cpus: int | None = None
+    pids_limit: int | None = None
+    init: bool = True
+    log_max_size: str = "1m"
+    log_max_files: int = 2
+
+    def host_config(self, api: APIClient) -> dict[str, Any]:
+        from docker.types import LogConfig, Mount
+
+        return api.create_host_config(
+            # Mounts, not volumes: a missing source fails instead of being created.
+            mounts=[
+                Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in self.mounts
+            ],
+            tmpfs=dict(self.tmpfs) or None,
+            network_mode=self.network_mode,
+            port_bindings={port: (address, None) for port, address in self.ports.items()} or None,
+            read_only=self.read_only,
+            cap_drop=list(self.cap_drop) or None,
+            cap_add=list(self.cap_add) or None,
+            security_opt=list(self.security_opt) or None,
+            mem_limit=self.mem_limit,
+            memswap_limit=self.mem_limit,  # no swap beyond the memory limit
+            nano_cpus=self.nano_cpus,
+            pids_limit=self.pids_limit,
+            init=self.init,
+            log_config=LogConfig(
+                type="json-file",
+                config={"max-size": self.log_max_size, "max-file": str(self.log_max_files)},
+            ),
+            privileged=False,
+            ipc_mode="private",
+            pid_mode=None,
+            auto_remove=False,  # we want the exit code and the last log lines
+        )
 
 
 @dataclass
@@ -522,6 +587,65 @@ class Engine:
             return image_id
 
         return self._call(go)
+
+    # -- containers -------------------------------------------------------
+
+    def run_container_sync(self, spec: ContainerSpec) -> str:
+        """Create and start a container; never pulls (a missing image is an error)."""
+
+        def go() -> str:
+            api = self._client()
+            created = api.create_container(
+                spec.image,
+                command=spec.command,
+                name=spec.name,
+                user=spec.user,
+                environment=dict(spec.environment),
+                labels=dict(spec.labels),
+                working_dir=spec.working_dir,
+                ports=list(spec.ports) or None,
+                host_config=spec.host_config(api),
+            )
+            container_id = str(created["Id"])
+            try:
+                api.start(container_id)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    api.remove_container(container_id, force=True)
+                raise
+            return container_id
+
+        return self._call(go)
+
+    def inspect_container_sync(self, container_id: str) -> dict[str, Any] | None:
+        try:
+            return self._call(lambda: self._client().inspect_container(container_id))
+        except NotFound:
+            return None
+
+    def kill_container_sync(self, container_id: str, signal: int | str = "SIGKILL") -> None:
+        try:
+            self._call(lambda: self._client().kill(container_id, signal=signal))
+        except NotFound:
+            pass
+        except EngineError as err:
+            if "is not running" not in str(err):
+                raise
+
+    def stop_container_sync(self, container_id: str, timeout: int = 5) -> None:
+        try:
+            self._call(lambda: self._client(quick=False).stop(container_id, timeout=timeout))
+        except NotFound:
+            pass
+
+    def container_logs_sync(self, container_id: str, tail: int = 100) -> str:
+        try:
+            raw = self._call(
+                lambda: self._client().logs(container_id, tail=tail, stdout=True, stderr=True)
+            )
+        except NotFound:
+            return ""
+        return bytes(raw).decode("utf-8", errors="replace")
 
 
 def _chunks(stream: Iterator[dict[str, Any]], cancel: threading.Event) -> Iterator[dict[str, Any]]:

@@ -7,10 +7,7 @@ error carrying the sentence written for the user. They hold no logic of their ow
 from __future__ import annotations
 
 import asyncio
-import grp
 import json
-import os
-import pwd
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -22,8 +19,10 @@ from tornado.iostream import StreamClosedError
 from ._version import __version__
 from .builds import LABEL_DOCKERFILE, environment_json
 from .errors import EngineUnavailable, NotFound, RecipeError, StarDockError
+from .outputs import ArchiveStore
 from .recipe import Recipe
 from .status import engine_status
+from .users import local_groups, server_user
 
 __all__ = ["StarDockHandler", "routes"]
 
@@ -193,8 +192,13 @@ class BuildsHandler(JSONBodyMixin, UserMixin, StarDockHandler):
         recipe = self.user_recipe(self.json_body())
         record, image = await self.stardock.builds.submit(recipe, self.owner)
         if image is not None:
+            environment = environment_json(image)
+            # The environment exists; this recipe's dataset still needs its kernelspec.
+            environment["kernelspec"] = self.stardock.publish_kernelspec(
+                recipe.to_json(), environment["id"], image.tags[0] if image.tags else image.id
+            )
             self.set_status(200)
-            self.finish(json.dumps({"build": None, "environment": environment_json(image)}))
+            self.finish(json.dumps({"build": None, "environment": environment}))
             return
         assert record is not None
         self.set_status(202)
@@ -307,7 +311,14 @@ class EnvironmentHandler(StarDockHandler):
     @web.authenticated
     @authorized
     async def delete(self, env_id: str) -> None:
+        await self.stardock.builds.environment(env_id)  # 404 first
+        if await self.stardock.environment_in_use(env_id):
+            raise web.HTTPError(
+                409,
+                "A running kernel uses this environment; stop the kernel first, then delete it.",
+            )
         await self.stardock.builds.remove_environment(env_id)
+        self.stardock.kernelspecs.remove_environment(env_id)
         self.set_status(204)
         self.finish()
 
@@ -322,26 +333,49 @@ class EnvironmentDockerfileHandler(StarDockHandler):
         )
 
 
-def server_user() -> str:
-    try:
-        return pwd.getpwuid(os.getuid()).pw_name
-    except KeyError:
-        return str(os.getuid())
-
-
-def local_groups() -> list[str]:
-    """The groups of the account the server runs as (single-user servers)."""
-    names = []
-    for gid in os.getgroups():
-        try:
-            names.append(grp.getgrgid(gid).gr_name)
-        except KeyError:
-            continue
-    return names
-
-
 _ID = r"(?P<build_id>[0-9a-f]{1,64})"
 _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
+_KERNEL = r"(?P<kernel_id>[0-9a-f-]{1,64})"
+
+
+class KernelsHandler(StarDockHandler):
+    """Running StarDock kernels (their containers), with the outputs folder of each."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.finish(json.dumps({"kernels": await self.stardock.running_kernels()}))
+
+
+class ArchivesHandler(StarDockHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        store = ArchiveStore(self.stardock.archive_dir)
+        archives = await self.stardock.engine.run(store.list)
+        self.finish(json.dumps({"archives": [a.to_json() for a in archives]}))
+
+
+class ArchiveHandler(StarDockHandler):
+    """Download one archive (tar.gz with manifest.json and outputs/)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        archive = await self.stardock.engine.run(
+            ArchiveStore(self.stardock.archive_dir).get, kernel_id
+        )
+        if archive is None:
+            raise NotFound(f"There is no archive of kernel {kernel_id!r}.")
+        self.set_header("Content-Type", "application/gzip")
+        self.set_header(
+            "Content-Disposition", f'attachment; filename="stardock-{kernel_id}.tar.gz"'
+        )
+        with archive.path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                self.write(chunk)
+                await self.flush()
+        self.finish()
 
 
 def routes() -> list[tuple[str, type[StarDockHandler]]]:
@@ -357,4 +391,7 @@ def routes() -> list[tuple[str, type[StarDockHandler]]]:
         (rf"{API}/environments", EnvironmentsHandler),
         (rf"{API}/environments/{_ENV}", EnvironmentHandler),
         (rf"{API}/environments/{_ENV}/dockerfile", EnvironmentDockerfileHandler),
+        (rf"{API}/kernels", KernelsHandler),
+        (rf"{API}/archives", ArchivesHandler),
+        (rf"{API}/archives/{_KERNEL}", ArchiveHandler),
     ]

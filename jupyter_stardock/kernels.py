@@ -1,0 +1,431 @@
+"""A Jupyter kernel in a hardened container beside a dataset: the lifecycle, without jupyter_client.
+
+The provisioner (provisioner.py) maps jupyter_client's calls onto
+:class:`ContainerKernel`; reconcile uses :func:`archive_orphans`. Everything
+here that talks to the engine goes through engine.py, off the event loop.
+
+Transport: by default the container has no network at all, and the kernel's
+ZeroMQ sockets are ``ipc`` files in a per-kernel folder bind-mounted into the
+container, which the server connects to from the host side. With network
+allowed (or an engine on another host), the kernel listens on fixed ports in
+the container that the engine publishes on a host address with ports it picks,
+so concurrent starts never race for a port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
+
+from ._version import __version__
+from .datasets import Dataset
+from .engine import LABEL_PREFIX, BindMount, ContainerSpec, Engine
+from .errors import StarDockError
+from .outputs import ArchiveStore, checksum_listing
+
+__all__ = [
+    "KERNEL_LABEL",
+    "ContainerKernel",
+    "KernelLaunch",
+    "KernelSettings",
+    "archive_orphans",
+]
+
+log = logging.getLogger(__name__)
+
+KERNEL_LABEL = f"{LABEL_PREFIX}.kernel"
+RUNTIME_MOUNT = "/run/stardock"
+KERNEL_PYTHON = "/opt/stardock/venv/bin/python"
+HOME = "/home/stardock"
+#: Fixed in-container ports for the TCP transport; the engine picks the host side.
+CONTAINER_PORTS = {
+    "shell_port": 50001,
+    "iopub_port": 50002,
+    "stdin_port": 50003,
+    "control_port": 50004,
+    "hb_port": 50005,
+}
+IPC_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+
+
+class KernelStartError(StarDockError):
+    """The kernel's container could not be started; the message is shown in JupyterLab."""
+
+    status_code = 500
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    """The hardening and resource settings of kernel containers (operator traitlets)."""
+
+    mem_limit: str | None = "4g"
+    cpus: float | None = 2.0
+    pids_limit: int | None = 512
+    read_only_root: bool = True
+    drop_capabilities: bool = True
+    no_new_privileges: bool = True
+    allow_network: bool = False
+    network: str = "bridge"
+    host_address: str = "127.0.0.1"
+    tmp_size: str = "1g"
+    home_size: str = "256m"
+    env_allowlist: tuple[str, ...] = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "JPY_SESSION_NAME")
+    data_mount: str = "/data"
+    outputs_mount: str = "/outputs"
+    log_max_size: str = "1m"
+    log_max_files: int = 2
+    stop_timeout: int = 5
+
+
+@dataclass
+class KernelLaunch:
+    """One kernel's identity and places; kept across restarts of that kernel."""
+
+    kernel_id: str
+    kernel_name: str
+    image: str
+    environment: str
+    dataset: Dataset | None
+    outputs_dir: Path
+    runtime_dir: Path
+    archive_dir: Path
+    uid: int
+    gid: int
+    started: float = field(default_factory=time.time)
+    key: str = field(default_factory=lambda: secrets.token_hex(32))
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    dockerfile: str = ""
+    image_id: str = ""
+
+
+class ContainerKernel:
+    def __init__(self, engine: Engine, settings: KernelSettings, launch: KernelLaunch) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.launch = launch
+        self.container_id: str | None = None
+        self.last_logs = ""
+
+    # -- starting ---------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        return "tcp" if self.settings.allow_network else "ipc"
+
+    def _container_connection(self) -> dict[str, Any]:
+        base = {
+            "key": self.launch.key,
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": self.launch.kernel_name,
+        }
+        if self.transport == "ipc":
+            return {**base, "transport": "ipc", "ip": f"{RUNTIME_MOUNT}/k", **IPC_PORTS}
+        return {**base, "transport": "tcp", "ip": "0.0.0.0", **CONTAINER_PORTS}
+
+    def _prepare_runtime(self) -> None:
+        """The per-kernel folder holding the connection file (and ipc sockets)."""
+        folder = self.launch.runtime_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("k-*"):
+            stale.unlink(missing_ok=True)  # sockets of a previous run of this kernel
+        conn = folder / "connection.json"
+        conn.write_text(json.dumps(self._container_connection()))
+        os.chmod(folder, 0o700)
+        os.chmod(conn, 0o600)
+        if os.geteuid() == 0:
+            # ipykernel < 6.25 rewrites its connection file and the ipc sockets are
+            # created by the kernel: the folder belongs to the kernel's uid.
+            os.chown(folder, self.launch.uid, self.launch.gid)
+            os.chown(conn, self.launch.uid, self.launch.gid)
+
+    def container_spec(self, env: Mapping[str, str]) -> ContainerSpec:
+        s, k = self.settings, self.launch
+        mounts = [
+            BindMount(str(k.outputs_dir), s.outputs_mount, read_only=False),
+            BindMount(str(k.runtime_dir), RUNTIME_MOUNT, read_only=False),
+        ]
+        if k.dataset is not None:
+            mounts.insert(0, BindMount(str(k.dataset.path), s.data_mount, read_only=True))
+        labels = {
+            KERNEL_LABEL: k.kernel_id,
+            f"{KERNEL_LABEL}.name": k.kernel_name,
+            f"{KERNEL_LABEL}.environment": k.environment,
+            f"{KERNEL_LABEL}.dataset": k.dataset.id if k.dataset else "",
+            f"{KERNEL_LABEL}.outputs": str(k.outputs_dir),
+            f"{KERNEL_LABEL}.archives": str(k.archive_dir),
+            f"{KERNEL_LABEL}.started": f"{k.started:.3f}",
+            f"{LABEL_PREFIX}.version": __version__,
+        }
+        environment = {
+            **{name: env[name] for name in s.env_allowlist if name in env},
+            "HOME": HOME,
+            "STARDOCK_DATA": s.data_mount if k.dataset else "",
+            "STARDOCK_OUTPUTS": s.outputs_mount,
+            "STARDOCK_DATASET": k.dataset.id if k.dataset else "",
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+        }
+        mode = "1777"
+        return ContainerSpec(
+            image=k.image,
+            command=[
+                KERNEL_PYTHON,
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                f"{RUNTIME_MOUNT}/connection.json",
+            ],
+            name=f"stardock-kernel-{k.kernel_id}",
+            user=f"{k.uid}:{k.gid}",
+            environment=environment,
+            labels=labels,
+            mounts=tuple(mounts),
+            tmpfs={
+                "/tmp": f"rw,nosuid,nodev,size={s.tmp_size},mode={mode}",
+                HOME: f"rw,nosuid,nodev,size={s.home_size},uid={k.uid},gid={k.gid},mode=0700",
+            },
+            working_dir=s.outputs_mount,
+            network_mode=s.network if s.allow_network else "none",
+            ports={port: s.host_address for port in CONTAINER_PORTS.values()}
+            if s.allow_network
+            else {},
+            read_only=s.read_only_root,
+            cap_drop=("ALL",) if s.drop_capabilities else (),
+            security_opt=("no-new-privileges",) if s.no_new_privileges else (),
+            mem_limit=s.mem_limit,
+            nano_cpus=int(s.cpus * 1e9) if s.cpus else None,
+            pids_limit=s.pids_limit,
+            init=True,
+            log_max_size=s.log_max_size,
+            log_max_files=s.log_max_files,
+        )
+
+    async def start(self, env: Mapping[str, str]) -> KernelConnectionInfo:
+        """Start the container; returns the host side's connection info (key as bytes)."""
+        await self.engine.run(self._prepare_runtime)
+        spec = self.container_spec(env)
+        # A container of an earlier run of this kernel id (restart) must go first.
+        await self.engine.run(self.engine.remove_container_sync, spec.name or "")
+        try:
+            self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
+        except StarDockError as err:
+            raise KernelStartError(f"The kernel's container could not start: {err}") from err
+        if self.transport == "ipc":
+            address, ports = str(self.launch.runtime_dir / "k"), dict(IPC_PORTS)
+        else:
+            address, ports = self.settings.host_address, await self._published_ports()
+        info: KernelConnectionInfo = {
+            "transport": self.transport,
+            "ip": address,
+            # bytes, although the TypedDict says str: a str key fails reconciliation.
+            "key": self.launch.key.encode(),  # type: ignore[typeddict-item]
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": self.launch.kernel_name,
+            "shell_port": ports["shell_port"],
+            "iopub_port": ports["iopub_port"],
+            "stdin_port": ports["stdin_port"],
+            "control_port": ports["control_port"],
+            "hb_port": ports["hb_port"],
+        }
+        return info
+
+    async def _published_ports(self) -> dict[str, int]:
+        for _ in range(50):
+            data = await self.engine.run(
+                self.engine.inspect_container_sync, self.container_id or ""
+            )
+            published = ((data or {}).get("NetworkSettings") or {}).get("Ports") or {}
+            ports = {}
+            for name, port in CONTAINER_PORTS.items():
+                bindings = published.get(f"{port}/tcp") or []
+                if bindings:
+                    ports[name] = int(bindings[0]["HostPort"])
+            if len(ports) == len(CONTAINER_PORTS):
+                return ports
+            await asyncio.sleep(0.05)
+        raise KernelStartError("The engine did not publish the kernel's ports.")
+
+    # -- running ----------------------------------------------------------
+
+    async def poll(self) -> int | None:
+        """None while running. A transient engine error also answers None: never kill a healthy kernel."""
+        if self.container_id is None:
+            return 0
+        try:
+            data = await self.engine.run(self.engine.inspect_container_sync, self.container_id)
+        except StarDockError as err:
+            log.warning(
+                "StarDock: could not ask the engine about kernel %s: %s", self.launch.kernel_id, err
+            )
+            return None
+        if data is None:
+            return 0  # gone
+        state = data.get("State") or {}
+        if state.get("Running") or state.get("Restarting"):
+            return None
+        return int(state.get("ExitCode") or 0)
+
+    async def signal(self, signum: int) -> None:
+        # PID 1 is the engine's init process, which forwards the signal to ipykernel.
+        if self.container_id:
+            await self.engine.run(self.engine.kill_container_sync, self.container_id, signum)
+
+    async def stop(self, graceful: bool) -> None:
+        if not self.container_id:
+            return
+        if graceful:
+            await self.engine.run_long(
+                self.engine.stop_container_sync, self.container_id, self.settings.stop_timeout
+            )
+        else:
+            await self.engine.run(self.engine.kill_container_sync, self.container_id, "SIGKILL")
+
+    async def remove(self) -> None:
+        """Keep the last log lines, then remove the container."""
+        if not self.container_id:
+            return
+        try:
+            self.last_logs = await self.engine.run(
+                self.engine.container_logs_sync, self.container_id, 200
+            )
+        except StarDockError:
+            self.last_logs = ""
+        await self.engine.run(self.engine.remove_container_sync, self.container_id)
+        self.container_id = None
+
+    async def finish(self) -> Path:
+        """After the last stop: archive the outputs and drop the runtime folder."""
+        k = self.launch
+        manifest = await self.engine.run_long(
+            build_manifest,
+            kernel_id=k.kernel_id,
+            kernel_name=k.kernel_name,
+            image=k.image,
+            image_id=k.image_id,
+            environment=k.environment,
+            recipe=k.recipe,
+            dockerfile=k.dockerfile,
+            dataset=k.dataset,
+            outputs=k.outputs_dir,
+            started=k.started,
+            last_logs=self.last_logs,
+        )
+        archive = await self.engine.run_long(
+            ArchiveStore(k.archive_dir).create, k.kernel_id, k.outputs_dir, manifest
+        )
+        shutil.rmtree(k.runtime_dir, ignore_errors=True)
+        log.info("StarDock: archived the outputs of kernel %s to %s", k.kernel_id, archive.path)
+        return archive.path
+
+
+def build_manifest(
+    *,
+    kernel_id: str,
+    kernel_name: str,
+    image: str,
+    image_id: str,
+    environment: str,
+    recipe: Mapping[str, Any],
+    dockerfile: str,
+    dataset: Dataset | None,
+    outputs: Path,
+    started: float,
+    last_logs: str,
+    stopped: float | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """What an archive says about the run that made it (blocking: checksums the dataset)."""
+    manifest: dict[str, Any] = {
+        "format": "jupyter-stardock archive 1",
+        "stardock_version": __version__,
+        "kernel_id": kernel_id,
+        "kernel_name": kernel_name,
+        "environment": environment,
+        "image": image,
+        "image_id": image_id,
+        "recipe": dict(recipe),
+        "dockerfile": dockerfile,
+        "dataset": None,
+        "outputs_folder": str(outputs),
+        "started": started,
+        "stopped": stopped or time.time(),
+        "container_log_tail": last_logs[-20000:],
+    }
+    if note:
+        manifest["note"] = note
+    if dataset is not None:
+        manifest["dataset"] = {
+            "id": dataset.id,
+            "title": dataset.title,
+            "path": str(dataset.path),
+            "checksums": checksum_listing(dataset.path),
+        }
+    return manifest
+
+
+async def archive_orphans(
+    engine: Engine,
+    archive_dir: Path,
+    known: set[str],
+    datasets: Mapping[str, Dataset],
+) -> list[str]:
+    """Archive, then remove, our kernel containers that no running kernel owns.
+
+    Run at server start: after a crash (SIGKILL) the containers outlive the
+    server; their outputs are archived like any stopped kernel's and nothing is
+    left running. Returns the kernel ids handled.
+    """
+    handled = []
+    containers = await engine.run(engine.containers_sync, label=KERNEL_LABEL)
+    for summary in containers:
+        labels = summary.get("Labels") or {}
+        kernel_id = labels.get(KERNEL_LABEL, "")
+        if (
+            not kernel_id
+            or kernel_id in known
+            or labels.get(f"{KERNEL_LABEL}.archives") != str(archive_dir)
+        ):
+            continue  # someone else's server, or a kernel alive here
+        container_id = summary["Id"]
+        await engine.run_long(engine.stop_container_sync, container_id, 5)
+        logs = await engine.run(engine.container_logs_sync, container_id, 200)
+        image = await engine.image(summary.get("ImageID") or summary.get("Image", ""))
+        outputs = Path(labels.get(f"{KERNEL_LABEL}.outputs", ""))
+        dataset = datasets.get(labels.get(f"{KERNEL_LABEL}.dataset", ""))
+        recipe: Any = {}
+        if image is not None:
+            try:
+                recipe = json.loads(image.labels.get(f"{LABEL_PREFIX}.recipe", "{}"))
+            except ValueError:
+                recipe = {}
+        manifest = await engine.run_long(
+            build_manifest,
+            kernel_id=kernel_id,
+            kernel_name=labels.get(f"{KERNEL_LABEL}.name", ""),
+            image=summary.get("Image", ""),
+            image_id=image.id if image else "",
+            environment=labels.get(f"{KERNEL_LABEL}.environment", ""),
+            recipe=recipe,
+            dockerfile=image.labels.get(f"{LABEL_PREFIX}.dockerfile", "") if image else "",
+            dataset=dataset,
+            outputs=outputs,
+            started=float(labels.get(f"{KERNEL_LABEL}.started") or 0),
+            last_logs=logs,
+            note="Archived at server start: the server had stopped without shutting this kernel down.",
+        )
+        if outputs.is_dir() and not ArchiveStore(archive_dir).exists(kernel_id):
+            await engine.run_long(ArchiveStore(archive_dir).create, kernel_id, outputs, manifest)
+        await engine.run(engine.remove_container_sync, container_id)
+        handled.append(kernel_id)
+        log.warning("StarDock: archived and removed the orphaned kernel container of %s", kernel_id)
+    return handled

@@ -1,0 +1,338 @@
+"""StarDockProvisioner: jupyter_client's kernel provisioner for container kernels.
+
+Registered in the ``jupyter_client.kernel_provisioners`` entry-point group as
+``stardock-provisioner``; StarDock kernelspecs name it. A thin adapter: the
+container lifecycle lives in kernels.py.
+
+jupyter_client facts this relies on (see shared/PITFALLS.md):
+- the same instance serves every restart of a kernel, and ``kill``/``terminate``
+  are called with ``restart=False`` even while restarting, so the container is
+  only removed in ``cleanup`` and the outputs archived only in
+  ``cleanup(restart=False)``;
+- the ``env`` handed to ``pre_launch`` is the server's whole environment: only
+  an allowlist reaches the container;
+- ``poll()`` drives the auto-restarter, so a transient engine error answers
+  "alive".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+from jupyter_core.paths import jupyter_runtime_dir
+from tornado import web
+from traitlets import Bool, Float, Int, List, Unicode
+
+from .app import StarDockApp
+from .config import load_server_config
+from .engine import Engine
+from .errors import StarDockError
+from .kernels import ContainerKernel, KernelLaunch, KernelSettings, KernelStartError
+from .outputs import make_outputs_dir
+from .users import local_groups, server_user
+
+__all__ = ["KernelStartFailed", "StarDockProvisioner"]
+
+
+class KernelStartFailed(web.HTTPError):
+    """A kernel start refused with a sentence for the user.
+
+    jupyter_server answers ``POST /api/kernels`` with an HTTPError's message as
+    is, and JupyterLab shows it in its "Error Starting Kernel" dialog; any other
+    exception would reach the user as "Unhandled error".
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, message, reason="Kernel start failed")
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_ENGINES: dict[tuple[str | None, float], Engine] = {}
+
+
+def shared_engine(docker_host: str | None, timeout: float) -> Engine:
+    """One engine facade (and thread pools) per address for all kernels of a process."""
+    key = (docker_host, timeout)
+    if key not in _ENGINES:
+        _ENGINES[key] = Engine(docker_host, timeout=max(timeout, 5.0))
+    return _ENGINES[key]
+
+
+class StarDockProvisioner(KernelProvisionerBase):
+    """Runs ipykernel in a StarDock environment's container, beside a read-only dataset."""
+
+    # -- from the kernelspec (per environment and dataset) ----------------
+
+    image = Unicode(help="The environment's image, e.g. stardock/env:0123456789abcdef.")
+    environment = Unicode(help="The environment id (the image's content hash prefix).")
+    dataset = Unicode("", help="The id of the dataset mounted at /data; empty for none.")
+
+    # -- operator settings (c.StarDockProvisioner.*) ----------------------
+
+    mem_limit = Unicode(
+        "4g",
+        allow_none=True,
+        config=True,
+        help="Memory limit of each kernel container (docker syntax, e.g. '4g'); None for no limit. Swap beyond it is not allowed.",
+    )
+    cpu_limit = Float(
+        2.0,
+        allow_none=True,
+        config=True,
+        help="CPUs each kernel container may use (e.g. 1.5); None for no limit.",
+    )
+    pids_limit = Int(
+        512,
+        allow_none=True,
+        config=True,
+        help="Most processes and threads a kernel container may run; stops fork bombs.",
+    )
+    read_only_root = Bool(
+        True,
+        config=True,
+        help="Mount the container's root filesystem read-only; /tmp and the home folder are tmpfs, /outputs is writable.",
+    )
+    drop_capabilities = Bool(
+        True, config=True, help="Drop all Linux capabilities from kernel containers."
+    )
+    no_new_privileges = Bool(
+        True, config=True, help="Forbid privilege gain (setuid binaries) inside kernel containers."
+    )
+    allow_network = Bool(
+        False,
+        config=True,
+        help=(
+            "Give kernel containers a network (and talk to them over TCP on published ports). "
+            "Off by default: the kernel reaches the server over ipc sockets and nothing else."
+        ),
+    )
+    network = Unicode(
+        "bridge", config=True, help="Docker network for kernel containers when allow_network is on."
+    )
+    host_address = Unicode(
+        "127.0.0.1",
+        config=True,
+        help="Host address kernel ports are published on with allow_network (the engine host's address for a remote engine). Never 0.0.0.0.",
+    )
+    tmp_size = Unicode(
+        "1g", config=True, help="Size of the tmpfs mounted at /tmp in kernel containers."
+    )
+    home_size = Unicode(
+        "256m", config=True, help="Size of the tmpfs home folder of kernel containers."
+    )
+    env_allowlist = List(
+        Unicode(),
+        ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "JPY_SESSION_NAME"],
+        config=True,
+        help="Names of the server's environment variables passed into kernel containers; nothing else is (no tokens, no secrets).",
+    )
+    data_mount = Unicode(
+        "/data", config=True, help="Where the dataset is mounted (read-only) in the container."
+    )
+    outputs_mount = Unicode(
+        "/outputs", config=True, help="Where the kernel's read/write outputs folder is mounted."
+    )
+    outputs_subdir = Unicode(
+        "stardock-outputs",
+        config=True,
+        help="Folder below the server's root directory that holds each kernel's outputs folder (shown in the file browser).",
+    )
+    root_kernel_uid = Int(
+        1000,
+        config=True,
+        help="When the server itself runs as root, the unprivileged uid kernels run as (kernels never run as root).",
+    )
+    root_kernel_gid = Int(1000, config=True, help="The gid that goes with root_kernel_uid.")
+    log_max_size = Unicode(
+        "1m", config=True, help="Cap of each kernel container's engine log file."
+    )
+    stop_timeout = Int(
+        5, config=True, help="Seconds a kernel container gets to stop before it is killed."
+    )
+
+    # -- state ------------------------------------------------------------
+
+    _kernel: ContainerKernel | None = None
+
+    def _settings(self) -> KernelSettings:
+        if self.host_address in ("0.0.0.0", "::", ""):
+            raise KernelStartError(
+                "c.StarDockProvisioner.host_address must not bind all interfaces; use 127.0.0.1 or one address."
+            )
+        return KernelSettings(
+            mem_limit=self.mem_limit,
+            cpus=self.cpu_limit,
+            pids_limit=self.pids_limit,
+            read_only_root=self.read_only_root,
+            drop_capabilities=self.drop_capabilities,
+            no_new_privileges=self.no_new_privileges,
+            allow_network=self.allow_network,
+            network=self.network,
+            host_address=self.host_address,
+            tmp_size=self.tmp_size,
+            home_size=self.home_size,
+            env_allowlist=tuple(self.env_allowlist),
+            data_mount=self.data_mount,
+            outputs_mount=self.outputs_mount,
+            log_max_size=self.log_max_size,
+            stop_timeout=self.stop_timeout,
+        )
+
+    def _root_dir(self) -> Path:
+        # The MultiKernelManager (our parent's parent in jupyter_server) knows the
+        # server's root directory; a standalone tool (nbconvert) uses its cwd.
+        node: Any = self.parent
+        while node is not None:
+            root = getattr(node, "root_dir", None)
+            if isinstance(root, str) and root:
+                return Path(root).expanduser()
+            node = getattr(node, "parent", None)
+        return Path.cwd()
+
+    def _uid_gid(self) -> tuple[int, int]:
+        if os.geteuid() == 0:
+            return self.root_kernel_uid, self.root_kernel_gid
+        return os.getuid(), os.getgid()
+
+    async def _make_kernel(self) -> ContainerKernel:
+        # Operator settings as the server sees them, also when a standalone tool
+        # (nbconvert, console) starts this kernel.
+        config = load_server_config(self.parent.config if self.parent is not None else None)
+        self.update_config(config)
+        app = StarDockApp(config=config)
+        engine = shared_engine(app.docker_host, app.engine_timeout)
+        image = await engine.image(self.image)
+        if image is None:
+            raise KernelStartError(
+                f"The environment of this kernel ({self.image}) no longer exists. Build it again from "
+                "the StarDock panel, or choose another kernel."
+            )
+        dataset = None
+        if self.dataset:
+            registry = app.make_datasets()
+            try:
+                dataset = registry.for_user(self.dataset, server_user(), local_groups())
+            finally:
+                registry.close()
+            if not dataset.path.is_dir():
+                raise KernelStartError(
+                    f"The folder of the dataset {dataset.title!r} ({dataset.path}) is missing. "
+                    "Ask the operator to restore it or to update c.StarDockApp.datasets."
+                )
+        uid, gid = self._uid_gid()
+        started = time.time()
+        outputs = make_outputs_dir(
+            self._root_dir() / self.outputs_subdir,
+            self.kernel_id,
+            self.dataset or None,
+            started,
+            uid,
+            gid,
+        )
+        runtime = Path(jupyter_runtime_dir()) / "stardock" / self.kernel_id[:13]
+        if len(str(runtime)) > 80:  # unix socket paths are limited to ~107 bytes
+            runtime = Path("/tmp") / f"stardock-{os.getuid()}" / self.kernel_id[:13]
+        launch = KernelLaunch(
+            kernel_id=self.kernel_id,
+            kernel_name=self.kernel_spec.display_name if self.kernel_spec else "",
+            image=self.image,
+            environment=self.environment,
+            dataset=dataset,
+            outputs_dir=outputs,
+            runtime_dir=runtime,
+            archive_dir=Path(app.state_dir) / "archives",
+            uid=uid,
+            gid=gid,
+            started=started,
+            recipe=_recipe_from_labels(image.labels),
+            dockerfile=image.labels.get("org.jupyter-stardock.dockerfile", ""),
+            image_id=image.id,
+        )
+        return ContainerKernel(engine, self._settings(), launch)
+
+    # -- jupyter_client's provisioner API ---------------------------------
+
+    @property
+    def has_process(self) -> bool:
+        return self._kernel is not None and self._kernel.container_id is not None
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        if self._kernel is None:  # restarts keep the same outputs, runtime folder and key
+            try:
+                self._kernel = await self._make_kernel()
+            except StarDockError as err:
+                raise KernelStartFailed(str(err)) from err
+        kwargs.pop("extra_arguments", None)
+        kwargs["cmd"] = self.kernel_spec.argv if self.kernel_spec else []
+        return kwargs
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        assert self._kernel is not None
+        # The key is bytes: jupyter_client rejects a str key when reconciling.
+        try:
+            self.connection_info = await self._kernel.start(kwargs.get("env") or {})
+        except StarDockError as err:
+            raise KernelStartFailed(str(err)) from err
+        return self.connection_info
+
+    async def poll(self) -> int | None:
+        return None if self._kernel is None else await self._kernel.poll()
+
+    async def wait(self) -> int | None:
+        while True:
+            status = await self.poll()
+            if status is not None:
+                return status
+            await asyncio.sleep(0.2)
+
+    async def send_signal(self, signum: int) -> None:
+        if self._kernel is not None:
+            await self._kernel.signal(signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        if self._kernel is not None:
+            await self._kernel.stop(graceful=False)
+
+    async def terminate(self, restart: bool = False) -> None:
+        if self._kernel is not None:
+            await self._kernel.stop(graceful=True)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self._kernel is None:
+            return
+        await self._kernel.remove()
+        if not restart:
+            await self._kernel.finish()
+
+    def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
+        return max(recommended, float(self.stop_timeout))
+
+    def get_stable_start_time(self, recommended: float = 10.0) -> float:
+        return max(recommended, 30.0)
+
+    async def get_provisioner_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = await super().get_provisioner_info()
+        if self._kernel is not None:
+            info["container_id"] = self._kernel.container_id
+        return info
+
+    async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
+        await super().load_provisioner_info(provisioner_info)
+
+
+def _recipe_from_labels(labels: Any) -> dict[str, Any]:
+    try:
+        return dict(json.loads(labels.get("org.jupyter-stardock.recipe", "{}")))
+    except (ValueError, TypeError):
+        return {}

@@ -1,0 +1,119 @@
+"""The kernel container's configuration, the kernelspecs and the outputs archive, without an engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+from pathlib import Path
+
+from jupyter_stardock.datasets import Dataset
+from jupyter_stardock.kernels import ContainerKernel, KernelLaunch, KernelSettings
+from jupyter_stardock.kernelspecs import KernelspecStore, kernelspec_name
+from jupyter_stardock.outputs import ArchiveStore, checksum_listing
+
+
+def _kernel(tmp_path: Path, **settings: object) -> ContainerKernel:
+    launch = KernelLaunch(
+        kernel_id="k-123",
+        kernel_name="StarDock · Astropy · M51",
+        image="stardock/env:abc",
+        environment="abc",
+        dataset=Dataset("m51", tmp_path / "data", "M51"),
+        outputs_dir=tmp_path / "out",
+        runtime_dir=tmp_path / "run",
+        archive_dir=tmp_path / "archives",
+        uid=1000,
+        gid=1000,
+    )
+    return ContainerKernel(engine=None, settings=KernelSettings(**settings), launch=launch)  # type: ignore[arg-type]
+
+
+def test_hardened_by_default(tmp_path) -> None:
+    spec = _kernel(tmp_path).container_spec(
+        {
+            "LANG": "C.UTF-8",
+            "JUPYTER_TOKEN": "secret",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "PATH": "/usr/bin",
+        }
+    )
+    assert spec.user == "1000:1000"
+    assert spec.read_only and spec.init
+    assert spec.cap_drop == ("ALL",) and spec.security_opt == ("no-new-privileges",)
+    assert spec.network_mode == "none" and not spec.ports
+    assert spec.mem_limit and spec.nano_cpus and spec.pids_limit
+    assert set(spec.tmpfs) == {"/tmp", "/home/stardock"}
+    assert {(m.target, m.read_only) for m in spec.mounts} == {
+        ("/data", True),
+        ("/outputs", False),
+        ("/run/stardock", False),
+    }
+    assert (
+        "JUPYTER_TOKEN" not in spec.environment and "AWS_SECRET_ACCESS_KEY" not in spec.environment
+    )
+    assert spec.environment["LANG"] == "C.UTF-8" and "PATH" not in spec.environment
+
+
+def test_loosened_by_the_operator(tmp_path) -> None:
+    spec = _kernel(
+        tmp_path, allow_network=True, drop_capabilities=False, read_only_root=False, mem_limit=None
+    ).container_spec({})
+    assert spec.network_mode == "bridge"
+    assert set(spec.ports.values()) == {"127.0.0.1"}  # published on loopback only
+    assert spec.cap_drop == () and not spec.read_only and spec.mem_limit is None
+
+
+def test_ipc_connection_file_and_runtime_folder(tmp_path) -> None:
+    kernel = _kernel(tmp_path)
+    kernel._prepare_runtime()
+    info = json.loads((tmp_path / "run" / "connection.json").read_text())
+    assert info["transport"] == "ipc" and info["ip"] == "/run/stardock/k"
+    assert oct((tmp_path / "run" / "connection.json").stat().st_mode & 0o777) == "0o600"
+    if os.geteuid() == 0:
+        assert (tmp_path / "run").stat().st_uid == 1000
+
+
+def test_kernelspecs_written_and_pruned(tmp_path) -> None:
+    store = KernelspecStore(tmp_path)
+    name = store.write(
+        environment="abc123",
+        image="stardock/env:abc123",
+        dataset_id="M51_deep",
+        dataset_title="Messier 51",
+        app_titles=["Astropy", "SExtractor"],
+        recipe={"apps": ["astropy", "sextractor"]},
+    )
+    assert name == kernelspec_name("abc123", "M51_deep") == "stardock-abc123-m51_deep"
+    spec = json.loads((tmp_path / name / "kernel.json").read_text())
+    assert spec["display_name"] == "StarDock · Astropy, SExtractor · Messier 51"
+    assert spec["interrupt_mode"] == "message"
+    assert spec["metadata"]["kernel_provisioner"] == {
+        "provisioner_name": "stardock-provisioner",
+        "config": {"image": "stardock/env:abc123", "environment": "abc123", "dataset": "M51_deep"},
+    }
+    assert store.prune({"abc123"}) == []
+    assert store.prune(set()) == [name]
+    assert store.names() == []
+
+
+def test_checksum_listing_samples_big_datasets(tmp_path) -> None:
+    for i in range(5):
+        (tmp_path / f"f{i}.fits").write_bytes(bytes([i]) * 1000)
+    full = checksum_listing(tmp_path)
+    assert full["complete"] and all("sha256" in f for f in full["files"])
+    sample = checksum_listing(tmp_path, max_files=2)
+    assert not sample["complete"]
+    assert len(sample["files"]) == 5 and sum("sha256" in f for f in sample["files"]) == 2
+
+
+def test_archive_holds_manifest_and_outputs(tmp_path) -> None:
+    outputs = tmp_path / "out"
+    (outputs / "sub").mkdir(parents=True)
+    (outputs / "sub" / "result.fits").write_bytes(b"x" * 2880)
+    store = ArchiveStore(tmp_path / "archives")
+    archive = store.create("k-1", outputs, {"kernel_id": "k-1", "stopped": 2.0})
+    with tarfile.open(archive.path) as tar:
+        assert sorted(tar.getnames()) == ["manifest.json", "outputs/sub/result.fits"]
+        assert json.load(tar.extractfile("manifest.json"))["kernel_id"] == "k-1"  # type: ignore[arg-type]
+    assert [a.kernel_id for a in store.list()] == ["k-1"]
