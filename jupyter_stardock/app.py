@@ -15,7 +15,7 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Float, Int, List, Unicode, default, validate
+from traitlets import Dict, Enum, Float, Int, List, Unicode, default, validate
 
 from ._version import __version__
 from .builds import BuildManager, BuildRecord
@@ -228,6 +228,18 @@ class StarDockApp(ExtensionApp):
     def _default_state_dir(self) -> str:
         return str(Path(jupyter_data_dir()) / "stardock")
 
+    orphan_policy = Enum(
+        ["archive", "adopt"],
+        "archive",
+        config=True,
+        help=(
+            "What the server does at start with kernel containers it finds running without "
+            "a kernel (the server was killed): 'archive' archives their outputs and removes "
+            "them; 'adopt' takes them over as running kernels of this server, with their "
+            "variables intact (falling back to 'archive' when that fails)."
+        ),
+    )
+
     # -- lifecycle --------------------------------------------------------
 
     engine: Engine | None = None
@@ -352,6 +364,8 @@ class StarDockApp(ExtensionApp):
             known = (
                 set(self.serverapp.kernel_manager.list_kernel_ids()) if self.serverapp else set()
             )
+            if self.orphan_policy == "adopt":
+                known |= await self.adopt_orphans()
             handled = await archive_orphans(
                 self.engine, self.archive_dir, known, {d.id: d for d in self.dataset_registry}
             )
@@ -367,6 +381,38 @@ class StarDockApp(ExtensionApp):
             self.log.warning("StarDock: could not reconcile kernel containers at start: %s", err)
         finally:
             self.reconciled.set()
+
+    async def adopt_orphans(self) -> set[str]:
+        """Restart tracking of our kernels whose containers outlived the server."""
+        assert self.engine is not None and self.serverapp is not None
+        adopted = set()
+        containers = await self.engine.run(
+            self.engine.containers_sync, label=KERNEL_LABEL, all=False
+        )
+        for c in containers:
+            labels = c.get("Labels") or {}
+            kernel_id, spec = labels.get(KERNEL_LABEL), labels.get(f"{KERNEL_LABEL}.spec")
+            if (
+                labels.get(f"{KERNEL_LABEL}.archives") != str(self.archive_dir)
+                or not kernel_id
+                or not spec
+            ):
+                continue
+            try:
+                # The provisioner sees the running container of this id and adopts it.
+                await self.serverapp.kernel_manager.start_kernel(
+                    kernel_id=kernel_id, kernel_name=spec
+                )
+            except Exception as err:
+                self.log.warning(
+                    "StarDock: could not adopt kernel %s (%s); archiving it instead", kernel_id, err
+                )
+                continue
+            adopted.add(kernel_id)
+            self.log.warning(
+                "StarDock: adopted the running kernel %s left by an earlier server", kernel_id
+            )
+        return adopted
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.reconciled = asyncio.Event()

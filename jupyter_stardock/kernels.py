@@ -93,6 +93,7 @@ class KernelLaunch:
     """One kernel's identity and places; kept across restarts of that kernel."""
 
     kernel_id: str
+    #: The display name ("StarDock · Astropy · Messier 51").
     kernel_name: str
     image: str
     environment: str
@@ -107,6 +108,8 @@ class KernelLaunch:
     recipe: Mapping[str, Any] = field(default_factory=dict)
     dockerfile: str = ""
     image_id: str = ""
+    #: The kernelspec's name (stardock-<env>-<dataset>).
+    spec_name: str = ""
 
 
 class ContainerKernel:
@@ -160,6 +163,7 @@ class ContainerKernel:
         labels = {
             KERNEL_LABEL: k.kernel_id,
             f"{KERNEL_LABEL}.name": k.kernel_name,
+            f"{KERNEL_LABEL}.spec": k.spec_name,
             f"{KERNEL_LABEL}.environment": k.environment,
             f"{KERNEL_LABEL}.dataset": k.dataset.id if k.dataset else "",
             f"{KERNEL_LABEL}.outputs": str(k.outputs_dir),
@@ -220,6 +224,14 @@ class ContainerKernel:
             self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
         except StarDockError as err:
             raise KernelStartError(f"The kernel's container could not start: {err}") from err
+        return await self._host_connection()
+
+    async def adopt(self, container_id: str) -> KernelConnectionInfo:
+        """Take over a running container of this kernel id (after a server crash)."""
+        self.container_id = container_id
+        return await self._host_connection()
+
+    async def _host_connection(self) -> KernelConnectionInfo:
         if self.transport == "ipc":
             address, ports = str(self.launch.runtime_dir / "k"), dict(IPC_PORTS)
         else:
@@ -230,7 +242,7 @@ class ContainerKernel:
             # bytes, although the TypedDict says str: a str key fails reconciliation.
             "key": self.launch.key.encode(),  # type: ignore[typeddict-item]
             "signature_scheme": "hmac-sha256",
-            "kernel_name": self.launch.kernel_name,
+            "kernel_name": self.launch.spec_name,
             "shell_port": ports["shell_port"],
             "iopub_port": ports["iopub_port"],
             "stdin_port": ports["stdin_port"],

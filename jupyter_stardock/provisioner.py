@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from .app import StarDockApp
 from .config import load_server_config
 from .engine import Engine
 from .errors import StarDockError
-from .kernels import ContainerKernel, KernelLaunch, KernelSettings, KernelStartError
+from .kernels import KERNEL_LABEL, ContainerKernel, KernelLaunch, KernelSettings, KernelStartError
 from .outputs import make_outputs_dir
 from .users import local_groups, server_user
 
@@ -163,6 +164,7 @@ class StarDockProvisioner(KernelProvisionerBase):
     # -- state ------------------------------------------------------------
 
     _kernel: ContainerKernel | None = None
+    _adopt: str | None = None
 
     def _settings(self) -> KernelSettings:
         if self.host_address in ("0.0.0.0", "::", ""):
@@ -230,21 +232,32 @@ class StarDockProvisioner(KernelProvisionerBase):
                     "Ask the operator to restore it or to update c.StarDockApp.datasets."
                 )
         uid, gid = self._uid_gid()
-        started = time.time()
-        outputs = make_outputs_dir(
-            self._root_dir() / self.outputs_subdir,
-            self.kernel_id,
-            self.dataset or None,
-            started,
-            uid,
-            gid,
-        )
         runtime = Path(jupyter_runtime_dir()) / "stardock" / self.kernel_id[:13]
         if len(str(runtime)) > 80:  # unix socket paths are limited to ~107 bytes
             runtime = Path("/tmp") / f"stardock-{os.getuid()}" / self.kernel_id[:13]
+        orphan = await self._orphan(engine, runtime)
+        if orphan is not None:
+            # Adopting a kernel whose server died: keep its outputs, times and key.
+            labels = orphan["Config"]["Labels"]
+            outputs = Path(labels[f"{KERNEL_LABEL}.outputs"])
+            started = float(labels.get(f"{KERNEL_LABEL}.started") or time.time())
+            key = json.loads((runtime / "connection.json").read_text())["key"]
+        else:
+            started = time.time()
+            key = secrets.token_hex(32)
+            outputs = await engine.run(
+                make_outputs_dir,
+                self._root_dir() / self.outputs_subdir,
+                self.kernel_id,
+                self.dataset or None,
+                started,
+                uid,
+                gid,
+            )
         launch = KernelLaunch(
             kernel_id=self.kernel_id,
             kernel_name=self.kernel_spec.display_name if self.kernel_spec else "",
+            spec_name=getattr(self.parent, "kernel_name", "") or "",
             image=self.image,
             environment=self.environment,
             dataset=dataset,
@@ -254,11 +267,26 @@ class StarDockProvisioner(KernelProvisionerBase):
             uid=uid,
             gid=gid,
             started=started,
+            key=key,
             recipe=_recipe_from_labels(image.labels),
             dockerfile=image.labels.get("org.jupyter-stardock.dockerfile", ""),
             image_id=image.id,
         )
+        self._adopt = orphan["Id"] if orphan is not None else None
         return ContainerKernel(engine, self._settings(), launch)
+
+    async def _orphan(self, engine: Engine, runtime: Path) -> dict[str, Any] | None:
+        """A running container of this very kernel id, left by a server that died.
+
+        Kernel ids are fresh UUIDs, so on a first launch one exists only when the
+        server's reconcile asked to adopt it (c.StarDockApp.orphan_policy = 'adopt').
+        """
+        data = await engine.run(engine.inspect_container_sync, f"stardock-kernel-{self.kernel_id}")
+        if not data or not (data.get("State") or {}).get("Running"):
+            return None
+        if not (runtime / "connection.json").is_file():
+            return None
+        return data
 
     # -- jupyter_client's provisioner API ---------------------------------
 
@@ -281,7 +309,16 @@ class StarDockProvisioner(KernelProvisionerBase):
         assert self._kernel is not None
         # The key is bytes: jupyter_client rejects a str key when reconciling.
         try:
-            self.connection_info = await self._kernel.start(kwargs.get("env") or {})
+            if self._adopt is not None:
+                self.connection_info = await self._kernel.adopt(self._adopt)
+                self._adopt = None  # a later restart starts a new container
+                # The dead server's connection file for this id holds the same info;
+                # jupyter_client would then skip loading it into the manager.
+                stale = getattr(self.parent, "connection_file", "")
+                if stale and os.path.exists(stale):
+                    os.remove(stale)
+            else:
+                self.connection_info = await self._kernel.start(kwargs.get("env") or {})
         except StarDockError as err:
             raise KernelStartFailed(str(err)) from err
         return self.connection_info

@@ -336,3 +336,53 @@ def test_sigkill_server_with_a_kernel_running_leaves_no_orphan(
         assert (outputs / "kept.txt").is_file()
     finally:
         server.stop()
+
+
+async def _ws(server: ServerProcess, kernel_id: str):  # type: ignore[no-untyped-def]
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    url = f"ws://127.0.0.1:{server.port}/api/kernels/{kernel_id}/channels"
+    return await websocket_connect(
+        HTTPRequest(url, headers={"Authorization": f"token {server.token}"})
+    )
+
+
+async def test_adopt_policy_keeps_a_kernel_alive_across_a_server_crash(
+    tmp_path, base_image, engine, sample_dataset
+) -> None:
+    server = ServerProcess(
+        tmp_path,
+        {
+            "StarDockApp": {
+                "datasets": {"m51": {"path": str(sample_dataset)}},
+                "orphan_policy": "adopt",
+            }
+        },
+    )
+    server.start()
+    try:
+        name = await asyncio.to_thread(astropy_kernelspec_of, server)
+        kernel = server.request("POST", "/api/kernels", {"name": name})
+        ws = await _ws(server, kernel["id"])
+        await wait_ready(ws)
+        await execute(ws, "remembered = 'set before the crash'")
+        ws.close()
+        server.kill()
+        server.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(k["id"] == kernel["id"] for k in server.request("GET", "/api/kernels")):
+                break
+            await asyncio.sleep(0.5)
+        ws = await _ws(server, kernel["id"])
+        await wait_ready(ws)
+        out = await execute(ws, "print(remembered)")
+        assert out["stdout"].strip() == "set before the crash"
+        ws.close()
+        server.request("DELETE", f"/api/kernels/{kernel['id']}")
+        assert containers_of(engine, kernel["id"]) == []
+        archives = server.request("GET", "/stardock/api/archives")["archives"]
+        assert any(a["id"] == kernel["id"] for a in archives)
+    finally:
+        server.stop()

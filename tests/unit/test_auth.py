@@ -10,6 +10,8 @@ from tornado.httpclient import HTTPClientError
 
 from jupyter_stardock.handlers import routes
 
+METHODS = ("get", "post", "put", "patch", "delete")
+
 
 class RefuseStarDock(Authorizer):
     """Allows everything except the stardock resource."""
@@ -23,18 +25,25 @@ def jp_server_config():  # type: ignore[no-untyped-def]
     return {"ServerApp": {"jpserver_extensions": {"jupyter_stardock": True}}}
 
 
-def _concrete(pattern: str) -> str:
-    """A URL the pattern matches: every named group becomes a made-up id."""
-    return re.sub(r"\(\?P<\w+>[^)]*\)", "x", pattern).replace("$", "")
+def _requests() -> list[tuple[str, str]]:
+    """(method, url path) for every verb of every route, with made-up ids."""
+    requests = []
+    for pattern, handler in routes():
+        path = re.sub(r"\(\?P<\w+>[^)]*\)", "0123abcd", pattern).replace("$", "")
+        requests += [(m.upper(), path) for m in METHODS if m in vars(handler)]
+    return requests
 
 
-async def test_no_token_is_401(jp_fetch, jp_base_url, jp_http_port, http_server_client):  # type: ignore[no-untyped-def]
-    for pattern, _ in routes():
+async def test_no_token_is_refused(jp_base_url, http_server_client) -> None:  # type: ignore[no-untyped-def]
+    for method, path in _requests():
         with pytest.raises(HTTPClientError) as info:
             await http_server_client.fetch(
-                f"{jp_base_url.rstrip('/')}{_concrete(pattern)}", raise_error=True
+                f"{jp_base_url.rstrip('/')}{path}",
+                method=method,
+                body="{}" if method in ("POST", "PUT", "PATCH") else None,
+                raise_error=True,
             )
-        assert info.value.code in (401, 403), pattern
+        assert info.value.code in (401, 403), (method, path)
 
 
 class TestRefusingAuthorizer:
@@ -47,9 +56,12 @@ class TestRefusingAuthorizer:
             }
         }
 
-    async def test_403(self, jp_fetch):  # type: ignore[no-untyped-def]
-        for pattern, _ in routes():
-            parts = _concrete(pattern).strip("/").split("/")
+    async def test_403(self, jp_fetch) -> None:  # type: ignore[no-untyped-def]
+        for method, path in _requests():
             with pytest.raises(HTTPClientError) as info:
-                await jp_fetch(*parts)
-            assert info.value.code == 403, pattern
+                await jp_fetch(
+                    *path.strip("/").split("/"),
+                    method=method,
+                    body="{}" if method in ("POST", "PUT", "PATCH") else None,
+                )
+            assert info.value.code == 403, (method, path)
