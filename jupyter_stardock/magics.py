@@ -1,0 +1,469 @@
+"""IPython magics: StarDock from a notebook cell, a thin front over client.py.
+
+``%load_ext jupyter_stardock``, then::
+
+    %stardock apps | datasets | envs | kernels
+    %stardock build --app astropy --run "pip install photutils" --dataset m51
+    %stardock start ENV --dataset m51        %stardock stop [ENV] [--dataset m51]
+    %stardock connect [URL] [--token TOKEN]
+    %%stardock ENV --dataset m51             (or a recipe: --app astropy --run "...")
+
+A ``%%stardock`` cell runs in a container kernel beside the data; its output
+(stdout, stderr, images, tables) comes back into this notebook. Cells with the
+same environment and dataset share one kernel until ``%stardock stop``.
+Errors print one line, never a traceback of the magic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import html
+import json
+import shlex
+import sys
+import time
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import clear_output, display, publish_display_data
+
+from .client import (
+    BuildProgress,
+    ClientError,
+    ServerInfo,
+    StarDockClient,
+    apps_table,
+    datasets_table,
+    discover_server,
+    environments_table,
+    format_age,
+    format_table,
+    progress_bar,
+    recipe_from,
+)
+from .errors import StarDockError
+from .remote_kernel import RemoteKernel
+
+__all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+CONNECT_HINT = "`%stardock connect URL --token TOKEN`"
+COMMANDS = ("apps", "build", "connect", "datasets", "envs", "help", "kernels", "start", "stop")
+TAIL = 12
+
+Key = tuple[str, str | None]
+
+
+class StarDockMagicError(Exception):
+    """Shown as one line: the sentence, never a traceback of the magic."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"StarDock: {self}"]
+
+
+class _HelpShown(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise StarDockMagicError(f"{message}; see `%stardock help`.")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        if message:
+            raise StarDockMagicError(message.strip())
+        raise _HelpShown
+
+
+def _recipe_options(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--app", action="append", default=[], help="a catalog app (repeatable)")
+    add("--run", action="append", default=[], help="a shell command, as a RUN line (repeatable)")
+    add("--pip", action="append", default=[], help="a pip package (repeatable)")
+    add("--apt", action="append", default=[], help="a Debian package (repeatable)")
+    add("--dataset", default=None, help="the dataset mounted read-only at /data")
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    def parser(name: str, description: str) -> argparse.ArgumentParser:
+        return _Parser(prog=f"%stardock {name}", description=description, add_help=True)
+
+    build = parser("build", "Build an environment from catalog apps and your own commands.")
+    _recipe_options(build)
+    start = parser("start", "Start a kernel in an environment, beside a dataset.")
+    start.add_argument("env", nargs="?", help="an environment id (or give a recipe)")
+    _recipe_options(start)
+    stop = parser("stop", "Stop the kernels this notebook started (all, or one environment's).")
+    stop.add_argument("env", nargs="?")
+    stop.add_argument("--dataset", default=None)
+    connect = parser("connect", "Talk to this Jupyter server (default: the one found).")
+    connect.add_argument("url", nargs="?")
+    connect.add_argument("--token", default=None)
+    cell = _Parser(prog="%%stardock", description="Run this cell in a StarDock kernel.")
+    cell.add_argument("env", nargs="?", help="an environment id (or give a recipe)")
+    _recipe_options(cell)
+    simple = {name: parser(name, "") for name in ("apps", "datasets", "envs", "help", "kernels")}
+    return {**simple, "build": build, "start": start, "stop": stop, "connect": connect, "%%": cell}
+
+
+HELP = """StarDock magics: your own environment, next to the data.
+  %stardock apps | datasets | envs | kernels    list what there is
+  %stardock build --app astropy --run "pip install photutils" [--dataset m51]
+  %stardock start ENV --dataset m51              start a kernel (ENV: an id from envs)
+  %stardock stop [ENV]                           stop the kernels this notebook started
+  %stardock connect [URL] [--token TOKEN]        choose the Jupyter server
+  %%stardock ENV --dataset m51                   run the cell in that kernel
+  %%stardock --app astropy --dataset m51         ...or in a recipe, built on first use
+Options: --app, --run, --pip, --apt (repeatable), --dataset. `%stardock build --help` for more."""
+
+
+# -- build progress in the output area --------------------------------------
+
+
+class _TextProgress:
+    """A terminal: new log lines and a bar line when the step changes."""
+
+    def __init__(self) -> None:
+        self._printed = 0
+        self._step = -1
+
+    def __call__(self, progress: BuildProgress) -> None:
+        new = min(progress.count - self._printed, len(progress.lines))
+        for line in progress.lines[len(progress.lines) - new :]:
+            print(f"  {line}")
+        self._printed = progress.count
+        if progress.step != self._step or progress.state not in ("queued", "running"):
+            self._step = progress.step
+            print(progress_bar(progress), flush=True)
+
+    def close(self, progress: BuildProgress) -> None:
+        return None
+
+
+class _RichProgress:
+    """A notebook: one display updated in place, a progress bar above a log tail."""
+
+    def __init__(self, interval: float = 0.3) -> None:
+        self._handle: Any = None
+        self._interval = interval
+        self._last = 0.0
+
+    def _bundle(self, progress: BuildProgress) -> dict[str, str]:
+        tail = progress.lines[-TAIL:]
+        bar = progress_bar(progress)
+        text = "\n".join([bar, *(f"  {line}" for line in tail)])
+        label = html.escape(bar.split("] ", 1)[-1])
+        return {
+            "text/plain": text,
+            "text/html": (
+                f'<div class="stardock-build"><div>Building environment '
+                f"<code>{html.escape(progress.environment_id)}</code> "
+                f'<progress max="1" value="{progress.fraction:.3f}" style="width:20em">'
+                f"</progress> {label}</div>"
+                f'<pre style="max-height:16em;overflow:auto;font-size:85%">'
+                f"{html.escape(chr(10).join(tail))}</pre></div>"
+            ),
+        }
+
+    def __call__(self, progress: BuildProgress) -> None:
+        now = time.monotonic()
+        if self._handle is None:
+            self._handle = display(self._bundle(progress), raw=True, display_id=True)
+            self._last = now
+        elif now - self._last >= self._interval:
+            self._handle.update(self._bundle(progress), raw=True)
+            self._last = now
+
+    def close(self, progress: BuildProgress) -> None:
+        if self._handle is not None:
+            self._handle.update(self._bundle(progress), raw=True)
+
+
+# -- the magics ----------------------------------------------------------------
+
+
+@magics_class
+class StarDockMagics(Magics):
+    """``%stardock`` and ``%%stardock``; holds this notebook's StarDock kernels."""
+
+    def __init__(self, shell: Any = None, server: ServerInfo | None = None) -> None:
+        super().__init__(shell)
+        self._server = server
+        self._client: StarDockClient | None = None
+        self.kernels: dict[Key, RemoteKernel] = {}
+        self._targets: dict[str, tuple[dict[str, Any], str]] = {}
+        #: "rich" (a display updated in place), "text" (printed lines) or "auto".
+        self.progress = "auto"
+        self._parsers = _parsers()
+
+    @property
+    def client(self) -> StarDockClient:
+        if self._client is None:
+            self._client = StarDockClient(
+                self._server or discover_server(override_hint=CONNECT_HINT)
+            )
+        return self._client
+
+    @line_cell_magic
+    def stardock(self, line: str, cell: str | None = None) -> None:
+        try:
+            if cell is not None:
+                self._cell(line, cell)
+            else:
+                self._line(line)
+        except _HelpShown:
+            pass
+        except StarDockError as err:
+            raise StarDockMagicError(str(err)) from None
+
+    # -- line magic -------------------------------------------------------
+
+    def _line(self, line: str) -> None:
+        words = self._split(line)
+        if not words:
+            print(HELP)
+            return
+        command, rest = words[0], words[1:]
+        if command not in COMMANDS:
+            raise StarDockMagicError(
+                f"unknown command {command!r}; the commands are {', '.join(COMMANDS)}."
+            )
+        args = self._parsers[command].parse_args(rest)
+        getattr(self, f"_do_{command}")(args)
+
+    @staticmethod
+    def _split(line: str) -> list[str]:
+        try:
+            return shlex.split(line)
+        except ValueError as err:
+            raise StarDockMagicError(
+                f"cannot read the options ({err}); check the quotes."
+            ) from None
+
+    def _do_help(self, args: argparse.Namespace) -> None:
+        print(HELP)
+
+    def _do_apps(self, args: argparse.Namespace) -> None:
+        print(apps_table(self.client.apps()))
+
+    def _do_datasets(self, args: argparse.Namespace) -> None:
+        print(datasets_table(self.client.datasets()))
+
+    def _do_envs(self, args: argparse.Namespace) -> None:
+        print(environments_table(self.client.environments(), self.client.stardock_kernels()))
+
+    def _do_kernels(self, args: argparse.Namespace) -> None:
+        kernels = self.client.stardock_kernels()
+        if not kernels:
+            print("No StarDock kernel is running.")
+            return
+        ours = {k.kernel_id for k in self.kernels.values()}
+        rows = [
+            (
+                k["id"],
+                k.get("environment", ""),
+                k.get("dataset") or "-",
+                format_age(k.get("started")),
+                k.get("outputs") or "-",
+                "yes" if k["id"] in ours else "",
+            )
+            for k in kernels
+        ]
+        print(
+            format_table(
+                ["kernel", "environment", "dataset", "started", "outputs", "this notebook"], rows
+            )
+        )
+
+    def _do_connect(self, args: argparse.Namespace) -> None:
+        server = discover_server(args.url, args.token, override_hint=CONNECT_HINT)
+        self._server, self._client, self._targets = server, StarDockClient(server), {}
+        status = self.client.status()
+        engine = status.get("engine") or {}
+        print(
+            f"Connected to {server.url} (found via {server.source}): StarDock "
+            f"{status.get('version', '?')}, Docker Engine {engine.get('version', '?')}."
+        )
+
+    def _do_build(self, args: argparse.Namespace) -> None:
+        recipe = self._recipe(args)
+        environment = self._build(recipe)
+        print(
+            f"Environment {environment['id']} is ready"
+            + (f" with dataset {args.dataset}" if args.dataset else "")
+            + f" (kernelspec {environment.get('kernelspec')}).\n"
+            f"Run a cell in it: %%stardock {environment['id']}"
+            + (f" --dataset {args.dataset}" if args.dataset else "")
+        )
+
+    def _do_start(self, args: argparse.Namespace) -> None:
+        key, kernelspec, environment = self._target(args)
+        if key in self.kernels and self.kernels[key].alive():
+            print(f"A StarDock kernel for {self._describe(key)} is running already.")
+            return
+        kernel = self._start(key, kernelspec)
+        outputs = next(
+            (
+                k.get("outputs")
+                for k in self.client.stardock_kernels()
+                if k["id"] == kernel.kernel_id
+            ),
+            None,
+        )
+        apps = ", ".join(environment.get("apps") or ()) or "base"
+        cell = f"%%stardock {key[0]}" + (f" --dataset {key[1]}" if key[1] else "")
+        lines = [
+            f"Started StarDock kernel {kernel.kernel_id} in environment {key[0]} ({apps})"
+            + (f" beside dataset {key[1]} (read-only at /data)." if key[1] else "."),
+            f"  Run a cell in it:   {cell}",
+            f"  Or pick the kernel: {kernelspec} in the kernel menu (a separate kernel).",
+        ]
+        if outputs:
+            lines.append(f"  Its outputs folder: {outputs} (/outputs inside; kept when it stops)")
+        lines.append("  Stop it:            %stardock stop")
+        print("\n".join(lines))
+
+    def _do_stop(self, args: argparse.Namespace) -> None:
+        chosen = [
+            key
+            for key in self.kernels
+            if (args.env is None or key[0].startswith(args.env))
+            and (args.dataset is None or key[1] == args.dataset)
+        ]
+        if not chosen:
+            print("No StarDock kernel started from this notebook is running.")
+            return
+        for key in chosen:
+            kernel = self.kernels.pop(key)
+            kernel.shutdown()
+            print(f"Stopped StarDock kernel {kernel.kernel_id} ({self._describe(key)}).")
+
+    # -- cell magic -------------------------------------------------------
+
+    def _cell(self, line: str, cell: str) -> None:
+        args = self._parsers["%%"].parse_args(self._split(line))
+        key, kernelspec, _environment = self._target(args)
+        kernel = self.kernels.get(key)
+        if kernel is not None and not kernel.alive():
+            print(
+                f"The StarDock kernel for {self._describe(key)} has stopped; starting a new one "
+                "(variables from earlier cells are gone)."
+            )
+            self.kernels.pop(key, None)
+            kernel = None
+        if kernel is None:
+            kernel = self._start(key, kernelspec)
+            print(
+                f"[stardock] started a kernel for {self._describe(key)}; `%stardock stop` stops it."
+            )
+        if not cell.strip():
+            return
+        try:
+            kernel.execute(cell, _show)
+        except ClientError:
+            if not kernel.alive():
+                self.kernels.pop(key, None)
+            raise
+
+    # -- shared steps -----------------------------------------------------
+
+    @staticmethod
+    def _recipe(args: argparse.Namespace) -> dict[str, Any]:
+        return recipe_from(
+            apps=args.app, commands=args.run, pip=args.pip, apt=args.apt, dataset=args.dataset
+        )
+
+    def _target(self, args: argparse.Namespace) -> tuple[Key, str, dict[str, Any]]:
+        """``((environment, dataset), kernelspec, environment)`` for ENV or an inline recipe."""
+        has_recipe = bool(args.app or args.run or args.pip or args.apt)
+        if args.env and has_recipe:
+            raise StarDockMagicError(
+                "give an environment id or a recipe (--app, --run, --pip, --apt), not both."
+            )
+        if args.env and args.env.startswith("-"):
+            raise StarDockMagicError(f"unknown option {args.env}; see `%stardock help`.")
+        cache_key = json.dumps([args.env, self._recipe(args)], sort_keys=True)
+        if cache_key not in self._targets:
+            if args.env:
+                environment = self.client.resolve_environment(args.env)
+                kernelspec = self.client.kernelspec_for(environment, args.dataset)
+            else:
+                environment = self._build(self._recipe(args))
+                kernelspec = str(environment["kernelspec"])
+            self._targets[cache_key] = (environment, kernelspec)
+        environment, kernelspec = self._targets[cache_key]
+        return (environment["id"], args.dataset), kernelspec, environment
+
+    def _build(self, recipe: dict[str, Any]) -> dict[str, Any]:
+        mode = self.progress
+        if mode == "auto":
+            mode = "rich" if getattr(self.shell, "kernel", None) is not None else "text"
+        view: _TextProgress | _RichProgress = _RichProgress() if mode == "rich" else _TextProgress()
+        last: list[BuildProgress] = []
+
+        def on_progress(progress: BuildProgress) -> None:
+            last[:] = [progress]
+            view(progress)
+
+        try:
+            return self.client.build(recipe, on_progress)
+        finally:
+            if last:
+                view.close(last[0])
+
+    def _start(self, key: Key, kernelspec: str) -> RemoteKernel:
+        try:
+            kernel = RemoteKernel.start(self.client, kernelspec)
+        except ClientError:
+            # The environment may be gone since it was resolved: resolve it afresh next time.
+            self._targets = {k: v for k, v in self._targets.items() if v[0]["id"] != key[0]}
+            raise
+        self.kernels[key] = kernel
+        return kernel
+
+    @staticmethod
+    def _describe(key: Key) -> str:
+        return f"environment {key[0]}" + (f" beside dataset {key[1]}" if key[1] else "")
+
+    def stop_all(self) -> None:
+        """Stop this notebook's kernels, quietly (at exit)."""
+        for key in list(self.kernels):
+            with contextlib.suppress(StarDockError):
+                self.kernels.pop(key).shutdown()
+
+
+def _show(kind: str, content: dict[str, Any]) -> None:
+    """Show one output message of the remote kernel as output of the current cell."""
+    if kind == "stream":
+        stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
+        stream.write(content.get("text", ""))
+        stream.flush()
+    elif kind == "clear_output":
+        clear_output(wait=bool(content.get("wait")))
+    else:
+        publish_display_data(
+            content.get("data", {}),
+            content.get("metadata") or {},
+            transient=content.get("transient") or None,
+            **({"update": True} if kind == "update_display_data" else {}),
+        )
+
+
+_loaded: dict[int, StarDockMagics] = {}
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    magics = StarDockMagics(ipython)
+    ipython.register_magics(magics)
+    previous = _loaded.pop(id(ipython), None)
+    if previous is not None:
+        previous.stop_all()
+    _loaded[id(ipython)] = magics
+    atexit.register(magics.stop_all)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    magics = _loaded.pop(id(ipython), None)
+    if magics is not None:
+        magics.stop_all()

@@ -1,0 +1,108 @@
+"""The `jupyter stardock` server commands: planning, output, and one-line errors."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from jupyter_stardock.cli import _TerminalProgress, last_used, plan_prune
+from jupyter_stardock.client import BuildProgress
+
+from ..conftest import run_cli
+
+DAY = 86400.0
+NOW = 100 * DAY
+
+
+def env(env_id: str, size: int, created: float) -> dict[str, object]:
+    return {"id": env_id, "size": size, "created": created, "apps": []}
+
+
+def test_last_use_comes_from_builds_archives_and_running_kernels() -> None:
+    environments = [env("a", 0, 10 * DAY), env("b", 0, 10 * DAY), env("c", 0, 10 * DAY)]
+    used = last_used(
+        environments,
+        kernels=[{"environment": "c"}],
+        archives=[{"manifest": {"environment": "a", "stopped": 50 * DAY}}],
+        builds=[{"environment_id": "b", "finished": 40 * DAY, "created": 39 * DAY}],
+        now=NOW,
+    )
+    assert used == {"a": 50 * DAY, "b": 40 * DAY, "c": NOW}
+
+
+def test_prune_by_age_never_takes_an_environment_in_use() -> None:
+    environments = [env("old", 10, 0), env("busy", 10, 0), env("new", 10, 99 * DAY)]
+    used = {"old": 1 * DAY, "busy": 1 * DAY, "new": 99 * DAY}
+    chosen = plan_prune(environments, used, {"busy"}, days=30, max_bytes=None, now=NOW)
+    assert [e["id"] for e in chosen] == ["old"]
+
+
+def test_prune_to_a_disk_budget_counts_the_base_once_and_goes_oldest_first() -> None:
+    base = 300
+    environments = [env("a", 400, 0), env("b", 500, 0), env("c", 350, 0), env("busy", 900, 0)]
+    used = {"a": 3 * DAY, "b": 1 * DAY, "c": 2 * DAY, "busy": 0.0}
+    # Together: 300 + 100 + 200 + 50 + 600 = 1250 bytes.
+    chosen = plan_prune(environments, used, {"busy"}, days=None, max_bytes=1050, base_size=base)
+    assert [e["id"] for e in chosen] == ["b"]  # b (least recently used) frees 200
+    chosen = plan_prune(environments, used, {"busy"}, days=None, max_bytes=0, base_size=base)
+    assert [e["id"] for e in chosen] == ["b", "c", "a"]  # everything but the one in use
+    assert plan_prune(environments, used, set(), days=None, max_bytes=5000, base_size=base) == []
+
+
+def test_terminal_progress_prints_each_line_once() -> None:
+    out = io.StringIO()
+    view = _TerminalProgress(out)
+    progress = BuildProgress("b", "e")
+    progress.add("one")
+    view(progress)
+    progress.add("Step 1/2 : FROM x")
+    progress.add("three")
+    view(progress)
+    view(progress)
+    view.close()
+    assert out.getvalue() == "  one\n  Step 1/2 : FROM x\n  three\n"
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_no_server_is_one_line_naming_what_was_tried(tmp_path: Path) -> None:
+    result = run_cli(
+        "envs",
+        env={
+            "JUPYTER_RUNTIME_DIR": str(tmp_path),
+            "JUPYTER_SERVER_URL": "",
+            "JUPYTERHUB_API_TOKEN": "",
+        },
+        timeout=60,
+    )
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert line.startswith("jupyter stardock envs: error: Found no running Jupyter server")
+    assert str(tmp_path) in line and "--url URL --token TOKEN" in line
+
+
+def test_an_unreachable_server_is_one_line_naming_it() -> None:
+    result = run_cli("envs", "--url", "http://127.0.0.1:9/", "--token", "x", timeout=60)
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert "Could not reach the Jupyter server at http://127.0.0.1:9/" in line
+
+
+def test_bad_commands_and_options_are_one_line() -> None:
+    result = run_cli("frobnicate", timeout=60)
+    assert result.returncode == 2
+    assert "unknown subcommand 'frobnicate'" in one_line(result.stderr)
+    assert "prune" in result.stderr and "doctor" in result.stderr
+    result = run_cli("build", "--colour", "blue", timeout=60)
+    assert result.returncode == 2
+    assert "unknown option --colour" in one_line(result.stderr)
+    result = run_cli("prune", "--url", "http://127.0.0.1:9/", timeout=60)
+    assert result.returncode == 2
+    assert "--days N" in one_line(result.stderr)
+    result = run_cli("rm", timeout=60)
+    assert result.returncode == 2
+    assert "name the environment" in one_line(result.stderr)
