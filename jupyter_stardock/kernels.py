@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import zmq
 from jupyter_client.connect import KernelConnectionInfo
 
 from ._version import __version__
@@ -86,6 +87,8 @@ class KernelSettings:
     log_max_size: str = "1m"
     log_max_files: int = 2
     stop_timeout: int = 5
+    #: CurveZMQ on the TCP transport (ipc never leaves the host).
+    encrypt_tcp: bool = True
 
 
 @dataclass
@@ -110,6 +113,8 @@ class KernelLaunch:
     image_id: str = ""
     #: The kernelspec's name (stardock-<env>-<dataset>).
     spec_name: str = ""
+    #: A per-kernel CurveZMQ keypair (z85 text), set for encrypted TCP kernels.
+    curve: tuple[str, str] | None = None
 
 
 class ContainerKernel:
@@ -126,14 +131,28 @@ class ContainerKernel:
     def transport(self) -> str:
         return "tcp" if self.settings.allow_network else "ipc"
 
+    @property
+    def curve(self) -> tuple[str, str] | None:
+        """The kernel's CurveZMQ keypair when its TCP traffic is encrypted, made once per kernel."""
+        if self.transport != "tcp" or not self.settings.encrypt_tcp:
+            return None
+        if self.launch.curve is None:
+            public, secret = zmq.curve_keypair()
+            self.launch.curve = (public.decode("ascii"), secret.decode("ascii"))
+        return self.launch.curve
+
     def _container_connection(self) -> dict[str, Any]:
-        base = {
+        base: dict[str, Any] = {
             "key": self.launch.key,
             "signature_scheme": "hmac-sha256",
-            "kernel_name": self.launch.kernel_name,
+            "kernel_name": self.launch.spec_name,
         }
         if self.transport == "ipc":
             return {**base, "transport": "ipc", "ip": f"{RUNTIME_MOUNT}/k", **IPC_PORTS}
+        if self.curve is not None:
+            # jupyter_client's model: one keypair per kernel, in the connection file of
+            # both ends; the kernel's sockets are CURVE servers with it.
+            base["curve_publickey"], base["curve_secretkey"] = self.curve
         return {**base, "transport": "tcp", "ip": "0.0.0.0", **CONTAINER_PORTS}
 
     def _prepare_runtime(self) -> None:
@@ -249,6 +268,8 @@ class ContainerKernel:
             "control_port": ports["control_port"],
             "hb_port": ports["hb_port"],
         }
+        if self.curve is not None:
+            info["curve_publickey"], info["curve_secretkey"] = self.curve
         return info
 
     async def _published_ports(self) -> dict[str, int]:

@@ -125,6 +125,14 @@ class StarDockProvisioner(KernelProvisionerBase):
         config=True,
         help="Host address kernel ports are published on with allow_network (the engine host's address for a remote engine). Never 0.0.0.0.",
     )
+    encrypt_tcp = Bool(
+        True,
+        config=True,
+        help=(
+            "Encrypt and authenticate kernel traffic with per-kernel CurveZMQ keys when kernels "
+            "use TCP (allow_network, a remote engine, hub service mode). ipc never leaves the host."
+        ),
+    )
     tmp_size = Unicode(
         "1g", config=True, help="Size of the tmpfs mounted at /tmp in kernel containers."
     )
@@ -188,6 +196,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             outputs_mount=self.outputs_mount,
             log_max_size=self.log_max_size,
             stop_timeout=self.stop_timeout,
+            encrypt_tcp=self.encrypt_tcp,
         )
 
     def _root_dir(self) -> Path:

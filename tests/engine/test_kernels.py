@@ -386,3 +386,60 @@ async def test_adopt_policy_keeps_a_kernel_alive_across_a_server_crash(
         assert any(a["id"] == kernel["id"] for a in archives)
     finally:
         server.stop()
+
+
+async def test_tcp_transport_is_curve_encrypted_on_loopback(
+    tmp_path, monkeypatch, base_image, engine
+) -> None:
+    """With network allowed, kernels speak TCP on engine-picked loopback ports, with CurveZMQ."""
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+
+    from jupyter_stardock.kernelspecs import KernelspecStore
+
+    for name in ("config", "data", "runtime"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    (tmp_path / "config" / "jupyter_server_config.json").write_text(
+        json.dumps({"StarDockProvisioner": {"allow_network": True}})
+    )
+    # The base image carries the kernel runtime, so it serves as an environment here.
+    spec = KernelspecStore(tmp_path / "data" / "kernels").write(
+        environment="base",
+        image="stardock/base:latest",
+        dataset_id=None,
+        dataset_title=None,
+        app_titles=[],
+        recipe={},
+    )
+    km = AsyncKernelManager(kernel_name=spec)
+    await km.start_kernel(cwd=str(tmp_path))
+    try:
+        info = km.get_connection_info()
+        assert info["transport"] == "tcp" and info["ip"] == "127.0.0.1"
+        assert info.get("curve_publickey")
+        (container,) = containers_of(engine, km.kernel_id)
+        bindings = engine.inspect_container_sync(container["Id"])["HostConfig"]["PortBindings"]
+        assert {b[0]["HostIp"] for b in bindings.values()} == {"127.0.0.1"}
+        client = km.client()
+        client.start_channels()
+        await client.wait_for_ready(timeout=60)
+        reply = await client.execute("print(6 * 7)", reply=True, timeout=30)
+        assert reply["content"]["status"] == "ok"
+        client.stop_channels()
+
+        # A client without the kernel's keys gets nothing back.
+        ctx = zmq.Context.instance()
+        plain = ctx.socket(zmq.REQ)
+        plain.linger = 0
+        plain.rcvtimeo = 3000
+        plain.connect(f"tcp://127.0.0.1:{info['hb_port']}")
+        plain.send(b"ping")
+        with pytest.raises(zmq.Again):
+            plain.recv()
+        plain.close()
+    finally:
+        await km.shutdown_kernel(now=True)
+    assert containers_of(engine, km.kernel_id) == []
