@@ -16,6 +16,7 @@ An entry::
     category = "Image reduction"
     apt = ["python3-pyraf"]       # Debian packages (bookworm)
     run = []                      # optional one-line shell steps, run as root after apt
+    env = {}                      # optional variables set in the image, e.g. { TERM = "xterm" }
     requires = ["iraf"]           # apps installed first
     conflicts = []                # apps it cannot share an image with
     order = 21                    # place in the canonical order (ties by id)
@@ -59,9 +60,15 @@ _FIELDS = {
     "conflicts": list,
     "order": int,
     "smoke": str,
+    "env": dict,
 }
 _REQUIRED = ("id", "title", "description", "category", "smoke")
 _MAX_TEXT = {"title": 80, "description": 300, "category": 60, "smoke": 2000}
+# Environment variables an app sets in the image. Values are plain words: the
+# ENV line is checked by re-parsing, but only as raw text, so nothing in a
+# value may be read as a quote, a space, a variable or an escape.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_VALUE = re.compile(r"[A-Za-z0-9_./:,+@%-]*")
 
 
 def default_catalog_dirs() -> list[Path]:
@@ -83,6 +90,7 @@ class App:
     requires: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
     order: int = 1000
+    env: tuple[tuple[str, str], ...] = ()
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -101,6 +109,7 @@ class App:
             "requires": list(self.requires),
             "conflicts": list(self.conflicts),
             "order": self.order,
+            "env": dict(self.env),
             "smoke": self.smoke,
         }
 
@@ -131,6 +140,18 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     if len(value) > _MAX_TEXT[key]:
         raise _EntryError(f"{key} is longer than {_MAX_TEXT[key]} characters.")
     return value.strip()
+
+
+def _env(data: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    env = data.get("env", {})
+    for name, value in env.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise _EntryError(f"env name {name!r} is not a variable name.")
+        if not isinstance(value, str) or not _ENV_VALUE.fullmatch(value):
+            raise _EntryError(
+                f"env value of {name} must be one word of letters, digits and _ . / : , + @ % -."
+            )
+    return tuple(sorted(env.items()))
 
 
 def _ids(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -197,6 +218,7 @@ def _app_from_toml(path: Path) -> App:
         run=tuple(step.strip() for step in run),
         requires=requires,
         conflicts=conflicts,
+        env=_env(data),
         order=data.get("order", 1000),
         source=path,
     )

@@ -190,7 +190,11 @@ def _apt_install(packages: Sequence[str]) -> _Step:
 
 
 def _app_section(app: App) -> _Section:
-    steps = [_apt_install(app.apt)] if app.apt else []
+    steps = []
+    if app.env:
+        steps.append(_plain("ENV", " ".join(f"{name}={value}" for name, value in app.env)))
+    if app.apt:
+        steps.append(_apt_install(app.apt))
     steps += [_exec(step) for step in app.run]
     return _Section(f"App: {app.title} ({app.id})", tuple(steps), note=app.description)
 

@@ -59,6 +59,11 @@ def test_python_libraries_are_checked_from_the_kernels_python(shipped: Catalog) 
     assert "pyraf" in shipped.apps["pyraf"].smoke
 
 
+def test_iraf_gets_the_variables_its_cl_needs(shipped: Catalog) -> None:
+    assert dict(shipped.apps["iraf"].env) == {"TERM": "xterm", "USER": "stardock"}
+    assert shipped.apps["iraf"].to_json()["env"] == {"TERM": "xterm", "USER": "stardock"}
+
+
 def test_pyraf_needs_iraf(shipped: Catalog) -> None:
     assert [a.id for a in shipped.resolve(["pyraf"])] == ["iraf", "pyraf"]
     assert shipped.added_dependencies(["pyraf"]) == {"iraf": ("pyraf",)}
@@ -215,6 +220,11 @@ def test_an_app_whose_dependencies_conflict_is_left_out(write_app: AppWriter) ->
         ({"run": [1]}, "run step 1 is not text"),
         ({"requires": ["Not An Id"]}, "requires holds 'Not An Id'"),
         ({"conflicts": ["broken"]}, "conflicts with itself"),
+        ({"env": {"TERM": "xterm vt100"}}, "env value of TERM must be one word"),
+        ({"env": {"TERM": "$HOME"}}, "env value of TERM must be one word"),
+        ({"env": {"TERM": 1}}, "env value of TERM must be one word"),
+        ({"env": {"1X": "a"}}, "env name '1X' is not a variable name"),
+        ({"env": "TERM=xterm"}, "field env must be a dict"),
     ],
 )
 def test_a_broken_entry_is_reported_and_skipped(

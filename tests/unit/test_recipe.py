@@ -34,7 +34,7 @@ EMPTY = Catalog({})
 @pytest.fixture
 def catalog(write_app: AppWriter) -> Catalog:
     write_app("astropy", order=10, apt=["python3-astropy", "python3-photutils"])
-    write_app("iraf", order=20, apt=["iraf"])
+    write_app("iraf", order=20, apt=["iraf"], env={"USER": "stardock", "TERM": "xterm"})
     write_app("pyraf", order=21, apt=["python3-pyraf"], requires=["iraf"])
     write_app("idl-build", order=70, apt=[], run=["echo build step | tee /opt/x", "true"])
     folder = write_app("ds9", order=50, apt=["saods9", "xvfb", "xauth"]).parent
@@ -204,6 +204,8 @@ def test_sections_come_in_order_with_a_heading_each(catalog: Catalog) -> None:
         "WORKDIR /home/stardock",
     ]
     assert "# The astropy app." in lines  # each app's description
+    iraf = lines.index("# --- App: IRAF (iraf) ---")
+    assert lines[iraf + 2] == "ENV TERM=xterm USER=stardock"
     assert "        'numpy<2'" in lines  # shell-quoted: < is a redirection otherwise
     assert '"$STARDOCK_PYTHON" -m pip install' in text
 
