@@ -159,10 +159,12 @@ async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_ima
     )
     build_id = body["build"]["id"]
     buildlog = stardock.builds.log(build_id)
-    for _ in range(300):
+    # Generous: on a loaded two-core machine the step may take a while to begin.
+    for _ in range(1200):
         if any("sleeping" in line for line in buildlog.read(0).lines):
             break
         await asyncio.sleep(0.1)
+    assert any("sleeping" in line for line in buildlog.read(0).lines), buildlog.read(0).lines
     _code, cancelled = await api(jp_fetch, "DELETE", "builds", build_id)
     assert cancelled["state"] == "cancelled"
     _code, again = await api(jp_fetch, "GET", "builds", build_id)
