@@ -22,7 +22,10 @@ from IPython.utils.capture import capture_output
 from jupyter_stardock.client import ServerInfo, StarDockClient
 from jupyter_stardock.kernels import KERNEL_LABEL
 from jupyter_stardock.magics import StarDockMagics
+from jupyter_stardock.remote_kernel import RemoteKernel
 from jupyter_stardock.sample import make_sample_dataset
+
+from ..server_process import ServerProcess
 
 PNG_CELL = """\
 print(open('/data/README.txt').readline().strip())
@@ -188,3 +191,41 @@ async def test_errors_are_one_clear_line(magics: StarDockMagics, base_image: str
     assert "no environment 'ffffffffffffffff'" in line
     line = error_line(*await run(magics, "%stardock launch"))
     assert "unknown command 'launch'" in line
+
+
+def test_a_notebook_kernel_finds_its_server_by_itself(
+    tmp_path: Path, base_image: str, sample_dataset: Path
+) -> None:
+    """The real thing: a python3 kernel of a running server loads the magics, no address given."""
+    server = ServerProcess(
+        tmp_path,
+        {
+            "StarDockApp": {
+                "datasets": {"m51": {"path": str(sample_dataset), "title": "Messier 51"}}
+            }
+        },
+    )
+    server.start()
+    try:
+        notebook = RemoteKernel.start(
+            StarDockClient(ServerInfo(server.url, server.token, "the test")), "python3"
+        )
+        outputs: list[tuple[str, dict[str, Any]]] = []
+
+        def cell(code: str) -> str:
+            outputs.clear()
+            notebook.execute(code, lambda kind, content: outputs.append((kind, content)))
+            return "".join(c["text"] for kind, c in outputs if kind == "stream")
+
+        try:
+            assert "Messier 51" in cell("%load_ext jupyter_stardock\n%stardock datasets")
+            listing = cell(
+                "%%stardock --dataset m51\nimport os\nprint(sorted(os.listdir('/data')))"
+            )
+            assert "'m51_r.fits'" in listing
+            assert "Stopped StarDock kernel" in cell("%stardock stop")
+        finally:
+            notebook.shutdown()
+        assert server.request("GET", "/api/kernels") == []
+    finally:
+        server.stop()
