@@ -522,8 +522,10 @@ class _TerminalProgress:
         self.stream = stream
         self.tty = stream.isatty()
         self._printed = 0
+        self.build_id: str | None = None
 
     def __call__(self, progress: BuildProgress) -> None:
+        self.build_id = progress.build_id
         new = min(progress.count - self._printed, len(progress.lines))
         self._printed = progress.count
         lines = progress.lines[len(progress.lines) - new :]
@@ -538,6 +540,7 @@ class _TerminalProgress:
         if self.tty and self._printed:
             self.stream.write("\n")
             self.stream.flush()
+            self._printed = 0
 
 
 class BuildCommand(ServerCommand):
@@ -578,6 +581,15 @@ class BuildCommand(ServerCommand):
         progress = _TerminalProgress()
         try:
             environment = self.client().build(recipe, progress)
+        except KeyboardInterrupt:
+            if progress.build_id is None:
+                raise
+            progress.close()
+            self.fail(
+                f"interrupted; the build {progress.build_id} goes on in the server. Follow it "
+                f"with `jupyter stardock logs {progress.build_id} --follow`.",
+                status=130,
+            )
         finally:
             progress.close()
         self.emit(

@@ -408,6 +408,13 @@ class StarDockMagics(Magics):
 
         try:
             return self.client.build(recipe, on_progress)
+        except KeyboardInterrupt:
+            if not last:
+                raise
+            raise StarDockMagicError(
+                f"interrupted; the build {last[0].build_id} goes on in the server. Run the "
+                "same command again to follow it."
+            ) from None
         finally:
             if last:
                 view.close(last[0])

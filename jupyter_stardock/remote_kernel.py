@@ -251,10 +251,10 @@ class RemoteKernel:
                 idle = True
             elif kind == "execute_reply":
                 reply = content
+        if failure is not None:
+            raise failure  # an interrupted cell ends with the remote KeyboardInterrupt
         if interrupted:
             raise KeyboardInterrupt
-        if failure is not None:
-            raise failure
         assert reply is not None
         return reply
 
