@@ -600,13 +600,10 @@ class BuildCommand(ServerCommand):
 
 def _usage(
     client: StarDockClient, environments: list[dict[str, Any]]
-) -> tuple[dict[str, float], dict[str, int]]:
-    """When each environment was last used, and how many running kernels use it now."""
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """When each environment was last used, and the running StarDock kernels."""
     kernels = client.stardock_kernels()
-    return (
-        last_used(environments, kernels, client.archives(), client.builds()),
-        Counter(k.get("environment", "") for k in kernels),
-    )
+    return last_used(environments, kernels, client.archives(), client.builds()), kernels
 
 
 def last_used(
@@ -652,12 +649,13 @@ class EnvsCommand(ServerCommand):
     def run(self) -> None:
         client = self.client()
         environments = client.environments()
-        used, running = _usage(client, environments)
+        used, kernels = _usage(client, environments)
+        running = Counter(k.get("environment") for k in kernels)
         data = [
-            {**env, "last_used": used.get(env["id"]), "kernels": running.get(env["id"], 0)}
+            {**env, "last_used": used.get(env["id"]), "kernels": running[env["id"]]}
             for env in environments
         ]
-        self.emit(data, environments_table(environments, client.stardock_kernels(), used))
+        self.emit(data, environments_table(environments, kernels, used))
 
 
 class LogsCommand(ServerCommand):
@@ -826,12 +824,14 @@ class PruneCommand(ServerCommand):
         client = self.client()
         # Only environments this server manages (its repository); others are not its to remove.
         environments = [e for e in client.environments() if _manages(client, e["id"])]
-        used, running = _usage(client, environments)
+        used, kernels = _usage(client, environments)
+        managed = {e["id"] for e in environments}
+        in_use = sorted({k.get("environment", "") for k in kernels} & managed)
         base = (client.status().get("base_image") or {}).get("size") or 0
         chosen = plan_prune(
             environments,
             used,
-            {env for env, n in running.items() if n},
+            set(in_use),
             days=self.days,
             max_bytes=max_bytes,
             base_size=int(base),
@@ -855,9 +855,6 @@ class PruneCommand(ServerCommand):
             for e in listed
         ]
         lines += [f"Kept {s['environment']}: {s['message']}" for s in skipped]
-        in_use = sorted(
-            env for env, n in running.items() if n and env in {e["id"] for e in environments}
-        )
         if in_use:
             lines.append(f"In use by running kernels, kept: {', '.join(in_use)}.")
         self.emit(
