@@ -78,16 +78,21 @@ class BuildLog:
         return self._bytes
 
     def append(self, line: str) -> None:
-        if self._closed:
+        self.extend([line])
+
+    def extend(self, lines: list[str]) -> None:
+        """Add lines; readers are woken once per call, not once per line."""
+        if self._closed or not lines:
             return
-        size = len(line) + 1
-        self._lines.append(line)
-        self._bytes += size
-        self._count += 1
+        for line in lines:
+            size = len(line) + 1
+            self._lines.append(line)
+            self._bytes += size
+            self._count += 1
+            self._write(line, size)
         while self._bytes > self.max_memory_bytes and len(self._lines) > 1:
             self._bytes -= len(self._lines.popleft()) + 1
             self._first += 1
-        self._write(line, size)
         self._wake()
 
     def _write(self, line: str, size: int) -> None:

@@ -205,6 +205,11 @@ class BuildManager:
         ]
         return sorted(records, key=lambda r: r.created, reverse=True)
 
+    def active(self, content_hash: str) -> BuildRecord | None:
+        """The queued or running build of this content hash, if any."""
+        build_id = self._by_hash.get(content_hash)
+        return self._records[build_id] if build_id is not None else None
+
     def log(self, build_id: str) -> BuildLog:
         """The live log, or one read back from its file for a build of an earlier run."""
         if build_id not in self._records:
@@ -235,7 +240,12 @@ class BuildManager:
         return compose(recipe, self._catalog(), base.id, repository=self.repository)
 
     async def environments(self) -> list[dict[str, Any]]:
-        images = await self.engine.images(LABEL_ENVIRONMENT)
+        """This server's environments: images tagged in its repository, newest first."""
+        images = [
+            image
+            for image in await self.engine.images(LABEL_ENVIRONMENT)
+            if any(tag.startswith(f"{self.repository}:") for tag in image.tags)
+        ]
         return sorted(
             (environment_json(i) for i in images), key=lambda e: e["created"], reverse=True
         )
@@ -367,18 +377,19 @@ class BuildManager:
             record.started = time.time()
             self._save(record)
 
-            def on_line(line: str) -> None:
-                buildlog.append(line)
-                step = step_progress(line)
-                if step is not None:
-                    record.step, record.steps = step
+            def on_lines(lines: list[str]) -> None:
+                buildlog.extend(lines)
+                for line in lines:
+                    step = step_progress(line)
+                    if step is not None:
+                        record.step, record.steps = step
 
             self.engine_builds += 1
             labels = {**spec.labels, LABEL_DOCKERFILE: spec.dockerfile, LABEL_BUILT_BY: record.id}
             try:
                 result = await asyncio.wait_for(
                     self.engine.build(
-                        spec.dockerfile, spec.context, labels=labels, on_line=on_line
+                        spec.dockerfile, spec.context, labels=labels, on_lines=on_lines
                     ),
                     timeout=self.timeout,
                 )

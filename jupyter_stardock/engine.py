@@ -164,6 +164,10 @@ class ContainerSpec:
         )
 
 
+#: Log batches a build may have waiting for the event loop before it is slowed down.
+_PENDING_BATCHES = 64
+
+
 @dataclass
 class BuildResult:
     image_id: str
@@ -171,6 +175,8 @@ class BuildResult:
     steps_total: int = 0
     lines: int = 0
     intermediate_containers: list[str] = field(default_factory=list)
+    #: The unfinished last line of the stream so far.
+    partial: str = ""
 
 
 class _Client(APIClient):
@@ -452,13 +458,23 @@ class Engine:
         buildargs: Mapping[str, str] | None = None,
         nocache: bool = False,
         on_line: Callable[[str], None] | None = None,
+        on_lines: Callable[[list[str]], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> BuildResult:
         """Build an image and return its id, untagged: callers tag only a finished image.
 
-        ``cancel``, set from any thread, cuts the connection so the engine stops
-        the build; the step's container is then removed before we return.
+        Log lines go to ``on_line`` one by one, or to ``on_lines`` one batch per
+        chunk of the engine's stream. ``cancel``, set from any thread, cuts the
+        connection so the engine stops the build; the step's container is then
+        removed before we return.
         """
+        if on_lines is None and on_line is not None:
+            per_line = on_line
+
+            def on_lines(batch: list[str]) -> None:
+                for line in batch:
+                    per_line(line)
+
         tar = make_context_tar(dockerfile, context or {})
         result = BuildResult(image_id="")
         cancel = cancel or threading.Event()
@@ -490,7 +506,8 @@ class Engine:
                     use_config_proxy=False,
                 )
                 for chunk in _chunks(stream, cancel):
-                    _consume(chunk, result, on_line)
+                    _consume(chunk, result, on_lines)
+                _flush(result, on_lines)
             except (requests.exceptions.ConnectionError, OSError, ValueError) as err:
                 if cancel.is_set():
                     raise BuildFailed("The build was cancelled.") from err
@@ -523,21 +540,34 @@ class Engine:
         labels: Mapping[str, str] | None = None,
         buildargs: Mapping[str, str] | None = None,
         nocache: bool = False,
-        on_line: Callable[[str], None] | None = None,
+        on_lines: Callable[[list[str]], None] | None = None,
     ) -> BuildResult:
-        """Async :meth:`build_sync`. ``on_line`` is called on the event loop.
+        """Async :meth:`build_sync`. ``on_lines`` is called on the event loop, a batch at a time.
 
+        At most ``_PENDING_BATCHES`` batches wait for the loop: a build printing
+        faster than the server can take it is slowed down (the engine buffers),
+        instead of piling callbacks on the event loop until every request waits.
         Cancelling the awaiting task cancels the engine build and waits until
         the engine has let go of it.
         """
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         threadsafe = None
-        if on_line is not None:
-            callback = on_line
+        if on_lines is not None:
+            callback = on_lines
+            slots = threading.BoundedSemaphore(_PENDING_BATCHES)
 
-            def threadsafe(line: str) -> None:
-                loop.call_soon_threadsafe(callback, line)
+            def deliver(batch: list[str]) -> None:
+                try:
+                    callback(batch)
+                finally:
+                    slots.release()
+
+            def threadsafe(batch: list[str]) -> None:
+                while not slots.acquire(timeout=0.5):
+                    if cancel.is_set() or loop.is_closed():
+                        return
+                loop.call_soon_threadsafe(deliver, batch)
 
         future = loop.run_in_executor(
             self._executor,
@@ -548,7 +578,7 @@ class Engine:
                 labels=labels,
                 buildargs=buildargs,
                 nocache=nocache,
-                on_line=threadsafe,
+                on_lines=threadsafe,
                 cancel=cancel,
             ),
         )
@@ -656,14 +686,19 @@ def _chunks(stream: Iterator[dict[str, Any]], cancel: threading.Event) -> Iterat
 
 
 def _consume(
-    chunk: Mapping[str, Any], result: BuildResult, on_line: Callable[[str], None] | None
+    chunk: Mapping[str, Any], result: BuildResult, on_lines: Callable[[list[str]], None] | None
 ) -> None:
-    """One JSON chunk of the build stream. Errors arrive inside an HTTP 200, so check each."""
+    """One JSON chunk of the build stream. Errors arrive inside an HTTP 200, so check each.
+
+    A chunk may end in the middle of a line; the rest of it comes with the next
+    chunk, so the unfinished tail waits in ``result.partial``.
+    """
     if "error" in chunk:
+        _flush(result, on_lines)
         detail = chunk.get("errorDetail") or {}
         message = str(detail.get("message") or chunk["error"]).strip()
-        if on_line:
-            on_line(f"ERROR: {message}")
+        if on_lines:
+            on_lines([f"ERROR: {message}"])
         raise BuildFailed(message)
     aux = chunk.get("aux")
     if isinstance(aux, dict) and aux.get("ID"):
@@ -671,7 +706,24 @@ def _consume(
     text = chunk.get("stream")
     if not isinstance(text, str):
         return
-    for line in text.splitlines():
+    pieces = (result.partial + text).split("\n")
+    result.partial = pieces.pop()
+    _emit(pieces, result, on_lines)
+
+
+def _flush(result: BuildResult, on_lines: Callable[[list[str]], None] | None) -> None:
+    """The last line, when the stream ended without a newline."""
+    if result.partial:
+        tail, result.partial = result.partial, ""
+        _emit([tail], result, on_lines)
+
+
+def _emit(
+    pieces: list[str], result: BuildResult, on_lines: Callable[[list[str]], None] | None
+) -> None:
+    batch = []
+    for piece in pieces:
+        line = piece.rstrip("\r").rstrip()
         if not line.strip():
             continue
         result.lines += 1
@@ -680,8 +732,9 @@ def _consume(
             result.intermediate_containers.append(stripped.removeprefix("---> Running in ").strip())
         elif stripped.startswith("Successfully built ") and not result.image_id:
             result.image_id = stripped.removeprefix("Successfully built ").strip()
-        if on_line:
-            on_line(line.rstrip())
+        batch.append(line)
+    if batch and on_lines:
+        on_lines(batch)
 
 
 def _explanation(err: docker_errors.DockerException) -> str:

@@ -23,7 +23,7 @@ def build(engine: Engine, spec: BuildSpec) -> str:
     lines: list[str] = []
     try:
         result = asyncio.run(
-            engine.build(spec.dockerfile, spec.context, labels=spec.labels, on_line=lines.append)
+            engine.build(spec.dockerfile, spec.context, labels=spec.labels, on_lines=lines.extend)
         )
     except Exception:
         print("".join(lines[-200:]))
