@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,14 @@ from traitlets import Dict, Enum, Float, Int, List, Unicode, default, validate
 from ._version import __version__
 from .builds import BuildManager, BuildRecord
 from .catalog import Catalog, default_catalog_dirs
+from .claims import EnvironmentClaims
 from .datasets import DatasetRegistry
 from .engine import Engine
 from .errors import StarDockError
+from .hub import ServiceClient, hub_user_home, service_client_from_env
 from .kernels import KERNEL_LABEL, archive_orphans
 from .kernelspecs import KernelspecStore
+from .users import Viewer, local_groups, server_user
 
 __all__ = ["StarDockApp"]
 
@@ -240,11 +244,92 @@ class StarDockApp(ExtensionApp):
         ),
     )
 
+    # -- hub deployments --------------------------------------------------
+
+    service_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "URL of the StarDock hub service, e.g. 'http://127.0.0.1:10101/services/stardock/'. "
+            "When set, this server runs in remote mode: it holds no engine socket and sends "
+            "every StarDock request (and kernel start) to the service with its JupyterHub "
+            "API token. Default: the STARDOCK_SERVICE_URL environment variable."
+        ),
+    )
+
+    @default("service_url")
+    def _default_service_url(self) -> str | None:
+        return os.environ.get("STARDOCK_SERVICE_URL") or None
+
+    quota_builds = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="In the hub service: builds one user may have queued or running at once (more get 429). None: no limit.",
+    )
+    quota_kernels = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="In the hub service: kernels one user may have running at once (more get 429). None: no limit.",
+    )
+    quota_image_bytes = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "In the hub service: total size in bytes of the environments one user has, past "
+            "which new builds get 429 (shared images count for everyone using them). None: no limit."
+        ),
+    )
+    user_outputs_dir = Unicode(
+        "{home}/stardock-outputs",
+        config=True,
+        help=(
+            "In the hub service: where each user's kernel outputs folders go, with {username} and "
+            "{home} filled in, e.g. '/srv/outputs/{username}'. Kernels run as the user's own uid "
+            "when the user exists on this host, so the files are theirs."
+        ),
+    )
+    kernel_sync_seconds = Float(
+        15.0,
+        config=True,
+        help="In remote mode: how often this server refreshes the user's StarDock kernelspecs from the service.",
+    )
+
+    @property
+    def mode(self) -> str:
+        """'local' (this server holds the engine), 'service' (the hub service) or 'remote'."""
+        from .hub import StarDockServiceApp
+
+        if isinstance(self.serverapp, StarDockServiceApp):
+            return "service"
+        if self.service_url:
+            return "remote"
+        return "local"
+
+    def viewer(self, handler: Any) -> Viewer:
+        """Who a request comes from: the token's Hub user in the service, else the server's account."""
+        if self.mode == "service":
+            user = handler.current_user
+            return Viewer(
+                name=user.username,
+                groups=tuple(getattr(user, "groups", ()) or ()),
+                admin=bool(getattr(user, "admin", False)),
+                scoped=True,
+            )
+        return Viewer(name=server_user(), groups=tuple(local_groups()))
+
     # -- lifecycle --------------------------------------------------------
 
     engine: Engine | None = None
     dataset_registry: DatasetRegistry | None = None
     builds: BuildManager | None = None
+    remote: ServiceClient | None = None
+    #: Hub service: kernel id -> the Hub user it was started for.
+    kernel_owners: dict[str, str]
+    claims: EnvironmentClaims
     catalog: Catalog
     kernelspecs: KernelspecStore
     reconciled: asyncio.Event
@@ -322,8 +407,8 @@ class StarDockApp(ExtensionApp):
     def _on_built(self, record: BuildRecord) -> None:
         self.publish_kernelspec(record.recipe, record.environment_id, record.tag)
 
-    async def running_kernels(self) -> list[dict[str, Any]]:
-        """StarDock kernel containers of this server, as the API shows them."""
+    async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
+        """StarDock kernel containers of this server (the viewer's own, when scoped)."""
         assert self.engine is not None
         containers = await self.engine.run(self.engine.containers_sync, label=KERNEL_LABEL)
         root = Path(self.serverapp.root_dir).expanduser().resolve() if self.serverapp else None
@@ -332,6 +417,12 @@ class StarDockApp(ExtensionApp):
             labels = c.get("Labels") or {}
             if labels.get(f"{KERNEL_LABEL}.archives") != str(self.archive_dir):
                 continue
+            owner = labels.get(f"{KERNEL_LABEL}.owner")
+            if viewer is not None and not viewer.may_see(owner):
+                continue
+            if self.mode == "service" and owner:
+                # The user's server shows it relative to the user's home (their root).
+                root = hub_user_home(owner)
             outputs = Path(labels.get(f"{KERNEL_LABEL}.outputs", ""))
             relative = None
             if root is not None and outputs.is_relative_to(root):
@@ -346,6 +437,7 @@ class StarDockApp(ExtensionApp):
                     "started": float(labels.get(f"{KERNEL_LABEL}.started") or 0),
                     "state": c.get("State", ""),
                     "container": c["Id"][:12],
+                    "owner": owner,
                 }
             )
         return kernels
@@ -416,9 +508,62 @@ class StarDockApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.reconciled = asyncio.Event()
+        if self.mode == "remote":
+            self._sync_task = asyncio.ensure_future(self._sync_kernelspecs_forever())
+            self.reconciled.set()
+            return
         self._reconcile_task = asyncio.ensure_future(self.reconcile())
 
+    async def sync_kernelspecs(self) -> list[str]:
+        """Remote mode: mirror the user's StarDock kernelspecs from the service."""
+        if self.remote is None:
+            return []
+        reply = await self.remote.request("GET", "kernelspecs")
+        wanted = {}
+        for spec in reply.get("kernelspecs", []):
+            wanted[spec["name"]] = spec
+            self.kernelspecs.write(
+                environment=spec["environment"],
+                image=spec["image"],
+                dataset_id=spec.get("dataset"),
+                dataset_title=spec.get("dataset_title"),
+                app_titles=spec.get("app_titles") or [],
+                recipe=spec.get("recipe") or {},
+            )
+        for name in self.kernelspecs.names():
+            if name not in wanted:
+                self.kernelspecs.remove(name)
+        return sorted(wanted)
+
+    async def sync_kernelspecs_soon(self) -> None:
+        """After a build or delete through the proxy: refresh now, not at the next tick."""
+        try:
+            await self.sync_kernelspecs()
+        except Exception as err:
+            self.log.warning("StarDock: could not refresh kernelspecs from the service: %s", err)
+
+    async def _sync_kernelspecs_forever(self) -> None:
+        while True:
+            try:
+                await self.sync_kernelspecs()
+            except Exception as err:  # keep syncing: the service may come up later
+                self.log.warning(
+                    "StarDock: could not refresh kernelspecs from the service: %s", err
+                )
+            await asyncio.sleep(self.kernel_sync_seconds)
+
     def initialize_settings(self) -> None:
+        if self.mode == "remote":
+            # No engine here: everything goes to the hub service.
+            self.remote = service_client_from_env(self.service_url)
+            self.kernelspecs = self.make_kernelspecs()
+            self.settings.update({"stardock": self})
+            self.log.info(
+                "StarDock %s in remote mode, using the service at %s", __version__, self.service_url
+            )
+            return
+        self.claims = EnvironmentClaims(Path(self.state_dir) / "claims.json")
+        self.kernel_owners = {}
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
         self.catalog = self.load_catalog()
@@ -430,8 +575,11 @@ class StarDockApp(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         from .handlers import routes
+        from .hub_handlers import remote_routes
 
-        self.handlers.extend(routes())
+        self.handlers.extend(
+            remote_routes() if self.mode == "remote" else routes(service=self.mode == "service")
+        )
 
     async def stop_extension(self) -> None:
         if self.builds is not None:

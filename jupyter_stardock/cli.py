@@ -886,6 +886,10 @@ class StarDockCommand(JupyterApp):
     subcommands = {
         "base": (BaseCommand, BaseCommand.description.splitlines()[0]),
         "demo": (DemoCommand, DemoCommand.description.splitlines()[0]),
+        "service": (
+            "jupyter_stardock.hub.StarDockServiceApp",
+            "Run StarDock as a JupyterHub service: the one process that holds the engine.",
+        ),
         **{
             command.name: (command, command.description.splitlines()[0])
             for command in (

@@ -20,9 +20,10 @@ from ._version import __version__
 from .builds import LABEL_DOCKERFILE, environment_json
 from .errors import EngineUnavailable, NotFound, RecipeError, StarDockError
 from .outputs import ArchiveStore
-from .recipe import Recipe
+from .quotas import check_build_quotas
+from .recipe import LABEL_CONTENT_HASH, Recipe
 from .status import engine_status
-from .users import local_groups, server_user
+from .users import Viewer
 
 __all__ = ["StarDockHandler", "routes"]
 
@@ -116,21 +117,46 @@ class JSONBodyMixin:
 
 class UserMixin:
     @property
+    def viewer(self: Any) -> Viewer:
+        # A single-user server belongs to the account it runs as (jupyter_server's
+        # identity for token requests is an anonymous name that changes per client);
+        # in the hub service, the token's Hub user.
+        return self.stardock.viewer(self)
+
+    @property
     def owner(self: Any) -> str:
-        # A single-user server belongs to the account it runs as; jupyter_server's
-        # identity for token requests is an anonymous name that changes per client,
-        # so it cannot own builds. (In hub service mode the token's user owns them.)
-        return server_user()
+        return self.viewer.name
 
     def user_recipe(self: Any, body: dict[str, Any]) -> Recipe:
-        """A recipe whose dataset, if any, exists and may be used by this user."""
+        """A recipe whose dataset, if any, exists and may be used by this user (else 400 / 403)."""
         recipe = Recipe.from_json(body)
         if recipe.dataset is not None:
+            viewer = self.viewer
             try:
-                self.stardock.dataset_registry.for_user(recipe.dataset, self.owner, local_groups())
+                self.stardock.dataset_registry.for_user(
+                    recipe.dataset, viewer.name, viewer.groups, admin=viewer.admin
+                )
             except NotFound as err:
                 raise RecipeError(str(err), item="dataset") from err
         return recipe
+
+    def build_json(self: Any, record: Any) -> dict[str, Any]:
+        """A build as this viewer may see it: who else asked for it is never shown."""
+        data: dict[str, Any] = record.to_json()
+        viewer = self.viewer
+        if viewer.scoped and not viewer.admin:
+            data.pop("followers", None)
+            if record.owner != viewer.name:
+                data.pop("owner", None)
+        return data
+
+    async def environment_for(self: Any, env_id: str) -> Any:
+        """The environment's image, if this viewer has it (404 otherwise)."""
+        image = await self.stardock.builds.environment(env_id)
+        viewer = self.viewer
+        if viewer.owner_filter is not None and not self.stardock.claims.has(env_id, viewer.name):
+            raise NotFound(f"There is no environment {env_id!r}.")
+        return image
 
 
 class AppsHandler(StarDockHandler):
@@ -148,7 +174,8 @@ class DatasetsHandler(UserMixin, StarDockHandler):
     @authorized
     async def get(self) -> None:
         registry = self.stardock.dataset_registry
-        visible = registry.visible_to(self.owner, local_groups())
+        viewer = self.viewer
+        visible = registry.visible_to(viewer.name, viewer.groups, admin=viewer.admin)
         described = await asyncio.gather(*(registry.describe(d) for d in visible))
         self.finish(json.dumps({"datasets": described}))
 
@@ -183,14 +210,19 @@ class BuildsHandler(JSONBodyMixin, UserMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        records = self.stardock.builds.records(self.owner)
-        self.finish(json.dumps({"builds": [r.to_json() for r in records]}))
+        records = self.stardock.builds.records(self.viewer.owner_filter)
+        self.finish(json.dumps({"builds": [self.build_json(r) for r in records]}))
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         recipe = self.user_recipe(self.json_body())
+        await check_build_quotas(self.stardock, self.viewer, recipe)
         record, image = await self.stardock.builds.submit(recipe, self.owner)
+        environment_id = (record.environment_id if record is not None else None) or (
+            image.labels.get(LABEL_CONTENT_HASH, "")[:16] if image is not None else ""
+        )
+        self.stardock.claims.add(environment_id, self.owner, recipe.dataset)
         if image is not None:
             environment = environment_json(image)
             # The environment exists; this recipe's dataset still needs its kernelspec.
@@ -203,20 +235,21 @@ class BuildsHandler(JSONBodyMixin, UserMixin, StarDockHandler):
         assert record is not None
         self.set_status(202)
         self.set_header("Location", f"{self.base_url.rstrip('/')}{API}/builds/{record.id}")
-        self.finish(json.dumps({"build": record.to_json(), "environment": None}))
+        self.finish(json.dumps({"build": self.build_json(record), "environment": None}))
 
 
 class BuildHandler(UserMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self, build_id: str) -> None:
-        self.finish(json.dumps(self.stardock.builds.get(build_id, self.owner).to_json()))
+        record = self.stardock.builds.get(build_id, self.viewer.owner_filter)
+        self.finish(json.dumps(self.build_json(record)))
 
     @web.authenticated
     @authorized
     async def delete(self, build_id: str) -> None:
-        record = await self.stardock.builds.cancel(build_id, self.owner)
-        self.finish(json.dumps(record.to_json()))
+        record = await self.stardock.builds.cancel(build_id, self.viewer.owner_filter)
+        self.finish(json.dumps(self.build_json(record)))
 
 
 class BuildLogHandler(UserMixin, StarDockHandler):
@@ -230,7 +263,7 @@ class BuildLogHandler(UserMixin, StarDockHandler):
     @authorized
     async def get(self, build_id: str) -> None:
         builds = self.stardock.builds
-        builds.get(build_id, self.owner)  # 404 for someone else's build
+        builds.get(build_id, self.viewer.owner_filter)  # 404 for someone else's build
         buildlog = builds.log(build_id)
         offset = self._offset()
         if "text/event-stream" not in self.request.headers.get("Accept", ""):
@@ -282,7 +315,7 @@ class BuildLogHandler(UserMixin, StarDockHandler):
                 offset = page.next
                 if page.closed and offset >= buildlog.count:
                     record = builds.get(build_id)
-                    self.write(f"event: end\ndata: {json.dumps(record.to_json())}\n\n")
+                    self.write(f"event: end\ndata: {json.dumps(self.build_json(record))}\n\n")
                     await self.flush()
                     break
                 if not await buildlog.wait(offset, timeout=15):
@@ -293,41 +326,51 @@ class BuildLogHandler(UserMixin, StarDockHandler):
         self.finish()
 
 
-class EnvironmentsHandler(StarDockHandler):
+class EnvironmentsHandler(UserMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         environments = await self.stardock.builds.environments()
+        viewer = self.viewer
+        if viewer.owner_filter is not None:
+            mine = self.stardock.claims.of(viewer.name)
+            environments = [e for e in environments if e["id"] in mine]
         self.finish(json.dumps({"environments": environments}))
 
 
-class EnvironmentHandler(StarDockHandler):
+class EnvironmentHandler(UserMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
-        image = await self.stardock.builds.environment(env_id)
+        image = await self.environment_for(env_id)
         self.finish(json.dumps(environment_json(image)))
 
     @web.authenticated
     @authorized
     async def delete(self, env_id: str) -> None:
-        await self.stardock.builds.environment(env_id)  # 404 first
-        if await self.stardock.environment_in_use(env_id):
-            raise web.HTTPError(
-                409,
-                "A running kernel uses this environment; stop the kernel first, then delete it.",
-            )
-        await self.stardock.builds.remove_environment(env_id)
-        self.stardock.kernelspecs.remove_environment(env_id)
+        await self.environment_for(env_id)  # 404 first
+        viewer, claims = self.viewer, self.stardock.claims
+        if viewer.owner_filter is not None and claims.users(env_id) - {viewer.name}:
+            # Others use the same image: only this user's claim goes.
+            claims.remove(env_id, viewer.name)
+        else:
+            if await self.stardock.environment_in_use(env_id):
+                raise web.HTTPError(
+                    409,
+                    "A running kernel uses this environment; stop the kernel first, then delete it.",
+                )
+            await self.stardock.builds.remove_environment(env_id)
+            claims.remove(env_id)
+            self.stardock.kernelspecs.remove_environment(env_id)
         self.set_status(204)
         self.finish()
 
 
-class EnvironmentDockerfileHandler(StarDockHandler):
+class EnvironmentDockerfileHandler(UserMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self, env_id: str) -> None:
-        image = await self.stardock.builds.environment(env_id)
+        image = await self.environment_for(env_id)
         self.finish(
             json.dumps({"id": env_id, "dockerfile": image.labels.get(LABEL_DOCKERFILE, "")})
         )
@@ -338,25 +381,30 @@ _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
 _KERNEL = r"(?P<kernel_id>[0-9a-f-]{1,64})"
 
 
-class KernelsHandler(StarDockHandler):
+class KernelsHandler(UserMixin, StarDockHandler):
     """Running StarDock kernels (their containers), with the outputs folder of each."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.finish(json.dumps({"kernels": await self.stardock.running_kernels()}))
+        self.finish(json.dumps({"kernels": await self.stardock.running_kernels(self.viewer)}))
 
 
-class ArchivesHandler(StarDockHandler):
+class ArchivesHandler(UserMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         store = ArchiveStore(self.stardock.archive_dir)
-        archives = await self.stardock.engine.run(store.list)
+        viewer = self.viewer
+        archives = [
+            a
+            for a in await self.stardock.engine.run(store.list)
+            if viewer.may_see(a.manifest.get("owner"))
+        ]
         self.finish(json.dumps({"archives": [a.to_json() for a in archives]}))
 
 
-class ArchiveHandler(StarDockHandler):
+class ArchiveHandler(UserMixin, StarDockHandler):
     """Download one archive (tar.gz with manifest.json and outputs/)."""
 
     @web.authenticated
@@ -365,7 +413,7 @@ class ArchiveHandler(StarDockHandler):
         archive = await self.stardock.engine.run(
             ArchiveStore(self.stardock.archive_dir).get, kernel_id
         )
-        if archive is None:
+        if archive is None or not self.viewer.may_see(archive.manifest.get("owner")):
             raise NotFound(f"There is no archive of kernel {kernel_id!r}.")
         self.set_header("Content-Type", "application/gzip")
         self.set_header(
@@ -378,8 +426,15 @@ class ArchiveHandler(StarDockHandler):
         self.finish()
 
 
-def routes() -> list[tuple[str, type[StarDockHandler]]]:
-    """The route table, as data. docs/openapi.yaml describes the same (a test checks)."""
+def routes(service: bool = False) -> list[tuple[str, type[StarDockHandler]]]:
+    """The route table, as data. docs/openapi.yaml describes the same (a test checks).
+
+    The hub service adds its kernel API (hub_handlers.service_routes).
+    """
+    if service:
+        from .hub_handlers import service_routes
+
+        return [*routes(), *service_routes()]
     return [
         (rf"{API}/status", StatusHandler),
         (rf"{API}/apps", AppsHandler),

@@ -115,6 +115,8 @@ class KernelLaunch:
     spec_name: str = ""
     #: A per-kernel CurveZMQ keypair (z85 text), set for encrypted TCP kernels.
     curve: tuple[str, str] | None = None
+    #: Whose kernel: the server's account, or the Hub user in the hub service.
+    owner: str = ""
 
 
 class ContainerKernel:
@@ -183,6 +185,7 @@ class ContainerKernel:
             KERNEL_LABEL: k.kernel_id,
             f"{KERNEL_LABEL}.name": k.kernel_name,
             f"{KERNEL_LABEL}.spec": k.spec_name,
+            f"{KERNEL_LABEL}.owner": k.owner,
             f"{KERNEL_LABEL}.environment": k.environment,
             f"{KERNEL_LABEL}.dataset": k.dataset.id if k.dataset else "",
             f"{KERNEL_LABEL}.outputs": str(k.outputs_dir),
@@ -352,6 +355,7 @@ class ContainerKernel:
             outputs=k.outputs_dir,
             started=k.started,
             last_logs=self.last_logs,
+            owner=k.owner,
         )
         archive = await self.engine.run_long(
             ArchiveStore(k.archive_dir).create, k.kernel_id, k.outputs_dir, manifest
@@ -376,12 +380,14 @@ def build_manifest(
     last_logs: str,
     stopped: float | None = None,
     note: str | None = None,
+    owner: str = "",
 ) -> dict[str, Any]:
     """What an archive says about the run that made it (blocking: checksums the dataset)."""
     manifest: dict[str, Any] = {
         "format": "jupyter-stardock archive 1",
         "stardock_version": __version__,
         "kernel_id": kernel_id,
+        "owner": owner,
         "kernel_name": kernel_name,
         "environment": environment,
         "image": image,
@@ -455,6 +461,7 @@ async def archive_orphans(
             started=float(labels.get(f"{KERNEL_LABEL}.started") or 0),
             last_logs=logs,
             note="Archived at server start: the server had stopped without shutting this kernel down.",
+            owner=labels.get(f"{KERNEL_LABEL}.owner", ""),
         )
         if outputs.is_dir() and not ArchiveStore(archive_dir).exists(kernel_id):
             await engine.run_long(ArchiveStore(archive_dir).create, kernel_id, outputs, manifest)

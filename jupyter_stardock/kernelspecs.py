@@ -105,6 +105,10 @@ class KernelspecStore:
         spec = self.read(name) or {}
         return ((spec.get("metadata") or {}).get("stardock") or {}).get("environment")
 
+    def remove(self, name: str) -> None:
+        if name.startswith(PREFIX):
+            shutil.rmtree(self.kernels_dir / name, ignore_errors=True)
+
     def remove_environment(self, environment: str) -> list[str]:
         removed = []
         for name in self.names():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pwd
 import secrets
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ from .app import StarDockApp
 from .config import load_server_config
 from .engine import Engine
 from .errors import StarDockError
+from .hub import RemoteKernel, hub_user_home, service_client_from_env
 from .kernels import KERNEL_LABEL, ContainerKernel, KernelLaunch, KernelSettings, KernelStartError
 from .outputs import make_outputs_dir
 from .users import local_groups, server_user
@@ -172,6 +174,7 @@ class StarDockProvisioner(KernelProvisionerBase):
     # -- state ------------------------------------------------------------
 
     _kernel: ContainerKernel | None = None
+    _remote: RemoteKernel | None = None
     _adopt: str | None = None
 
     def _settings(self) -> KernelSettings:
@@ -210,17 +213,50 @@ class StarDockProvisioner(KernelProvisionerBase):
             node = getattr(node, "parent", None)
         return Path.cwd()
 
-    def _uid_gid(self) -> tuple[int, int]:
+    def _uid_gid(self, owner: str | None = None) -> tuple[int, int]:
+        if owner is not None and os.geteuid() == 0:
+            try:
+                # In the hub service, a user who exists here gets their own uid: the
+                # outputs are theirs, and only they may enter the kernel's ipc folder.
+                entry = pwd.getpwnam(owner)
+                if entry.pw_uid != 0:
+                    return entry.pw_uid, entry.pw_gid
+            except KeyError:
+                pass
         if os.geteuid() == 0:
             return self.root_kernel_uid, self.root_kernel_gid
         return os.getuid(), os.getgid()
 
-    async def _make_kernel(self) -> ContainerKernel:
-        # Operator settings as the server sees them, also when a standalone tool
-        # (nbconvert, console) starts this kernel.
-        config = load_server_config(self.parent.config if self.parent is not None else None)
-        self.update_config(config)
-        app = StarDockApp(config=config)
+    def _outputs_parent(self, app: StarDockApp, owner: str | None) -> Path:
+        if owner is None:
+            return self._root_dir() / self.outputs_subdir
+        home = hub_user_home(owner) or Path(app.state_dir) / "users" / owner
+        return Path(app.user_outputs_dir.format(username=owner, home=home))
+
+    def _in_service(self) -> bool:
+        """Whether this runs inside the hub service (which holds the engine itself)."""
+        from .hub import StarDockServiceApp
+
+        node: Any = self.parent
+        while node is not None:
+            if isinstance(node, StarDockServiceApp):
+                return True
+            node = getattr(node, "parent", None)
+        return False
+
+    async def _make_remote(self, app: StarDockApp) -> RemoteKernel:
+        client = service_client_from_env(app.service_url)
+        if client is None:
+            raise KernelStartError(
+                "This server is set up for a StarDock hub service but has no JupyterHub API token."
+            )
+        return RemoteKernel(client, self.kernel_id, self.environment, self.dataset or None)
+
+    async def _make_kernel(
+        self, app: StarDockApp, owner: str | None, groups: list[str] | None
+    ) -> ContainerKernel:
+        # Operator settings as the server sees them (read by the caller), also when
+        # a standalone tool (nbconvert, console) starts this kernel.
         engine = shared_engine(app.docker_host, app.engine_timeout)
         image = await engine.image(self.image)
         if image is None:
@@ -232,7 +268,10 @@ class StarDockProvisioner(KernelProvisionerBase):
         if self.dataset:
             registry = app.make_datasets()
             try:
-                dataset = registry.for_user(self.dataset, server_user(), local_groups())
+                if owner is not None:
+                    dataset = registry.for_user(self.dataset, owner, groups or [])
+                else:
+                    dataset = registry.for_user(self.dataset, server_user(), local_groups())
             finally:
                 registry.close()
             if not dataset.path.is_dir():
@@ -240,10 +279,15 @@ class StarDockProvisioner(KernelProvisionerBase):
                     f"The folder of the dataset {dataset.title!r} ({dataset.path}) is missing. "
                     "Ask the operator to restore it or to update c.StarDockApp.datasets."
                 )
-        uid, gid = self._uid_gid()
+        uid, gid = self._uid_gid(owner)
         runtime = Path(jupyter_runtime_dir()) / "stardock" / self.kernel_id[:13]
-        if len(str(runtime)) > 80:  # unix socket paths are limited to ~107 bytes
-            runtime = Path("/tmp") / f"stardock-{os.getuid()}" / self.kernel_id[:13]
+        if owner is not None or len(str(runtime)) > 80:
+            # A Hub user's server must reach the ipc sockets: not below root's home.
+            # (Unix socket paths are also limited to ~107 bytes.)
+            base = Path("/tmp") / f"stardock-kernels-{os.getuid()}"
+            base.mkdir(mode=0o711, exist_ok=True)
+            os.chmod(base, 0o711)  # enter, not list; each kernel's folder is its user's only
+            runtime = base / self.kernel_id[:13]
         orphan = await self._orphan(engine, runtime)
         if orphan is not None:
             # Adopting a kernel whose server died: keep its outputs, times and key.
@@ -256,7 +300,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             key = secrets.token_hex(32)
             outputs = await engine.run(
                 make_outputs_dir,
-                self._root_dir() / self.outputs_subdir,
+                self._outputs_parent(app, owner),
                 self.kernel_id,
                 self.dataset or None,
                 started,
@@ -280,6 +324,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             recipe=_recipe_from_labels(image.labels),
             dockerfile=image.labels.get("org.jupyter-stardock.dockerfile", ""),
             image_id=image.id,
+            owner=owner or server_user(),
         )
         self._adopt = orphan["Id"] if orphan is not None else None
         return ContainerKernel(engine, self._settings(), launch)
@@ -300,14 +345,30 @@ class StarDockProvisioner(KernelProvisionerBase):
     # -- jupyter_client's provisioner API ---------------------------------
 
     @property
+    def _target(self) -> ContainerKernel | RemoteKernel | None:
+        return self._remote if self._remote is not None else self._kernel
+
+    @property
     def has_process(self) -> bool:
+        if self._remote is not None:
+            return self._remote.started
         return self._kernel is not None and self._kernel.container_id is not None
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         kwargs = await super().pre_launch(**kwargs)
-        if self._kernel is None:  # restarts keep the same outputs, runtime folder and key
+        # Set by the hub service's kernel API: whose kernel this is (from their token).
+        owner = kwargs.pop("stardock_owner", None)
+        groups = kwargs.pop("stardock_groups", None)
+        if self._kernel is None and self._remote is None:
+            # Restarts keep the same outputs, runtime folder and key.
             try:
-                self._kernel = await self._make_kernel()
+                config = load_server_config(self.parent.config if self.parent is not None else None)
+                self.update_config(config)
+                app = StarDockApp(config=config)
+                if app.service_url and not self._in_service():
+                    self._remote = await self._make_remote(app)
+                else:
+                    self._kernel = await self._make_kernel(app, owner, groups)
             except StarDockError as err:
                 raise KernelStartFailed(str(err)) from err
         kwargs.pop("extra_arguments", None)
@@ -315,8 +376,14 @@ class StarDockProvisioner(KernelProvisionerBase):
         return kwargs
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-        assert self._kernel is not None
         # The key is bytes: jupyter_client rejects a str key when reconciling.
+        if self._remote is not None:
+            try:
+                self.connection_info = await self._remote.start()
+            except StarDockError as err:
+                raise KernelStartFailed(str(err)) from err
+            return self.connection_info
+        assert self._kernel is not None
         try:
             if self._adopt is not None:
                 self.connection_info = await self._kernel.adopt(self._adopt)
@@ -333,7 +400,8 @@ class StarDockProvisioner(KernelProvisionerBase):
         return self.connection_info
 
     async def poll(self) -> int | None:
-        return None if self._kernel is None else await self._kernel.poll()
+        target = self._target
+        return None if target is None else await target.poll()
 
     async def wait(self) -> int | None:
         while True:
@@ -343,18 +411,22 @@ class StarDockProvisioner(KernelProvisionerBase):
             await asyncio.sleep(0.2)
 
     async def send_signal(self, signum: int) -> None:
-        if self._kernel is not None:
-            await self._kernel.signal(signum)
+        if self._target is not None:
+            await self._target.signal(signum)
 
     async def kill(self, restart: bool = False) -> None:
-        if self._kernel is not None:
-            await self._kernel.stop(graceful=False)
+        if self._target is not None:
+            await self._target.stop(graceful=False)
 
     async def terminate(self, restart: bool = False) -> None:
-        if self._kernel is not None:
-            await self._kernel.stop(graceful=True)
+        if self._target is not None:
+            await self._target.stop(graceful=True)
 
     async def cleanup(self, restart: bool = False) -> None:
+        if self._remote is not None:
+            if not restart:
+                await self._remote.shutdown()
+            return
         if self._kernel is None:
             return
         await self._kernel.remove()
