@@ -129,10 +129,14 @@ class StarDockApp(ExtensionApp):
     def _expand_ca_globs(self, proposal: dict[str, Any]) -> list[str]:
         expanded: list[str] = []
         for item in proposal["value"]:
-            matches = (
-                sorted(glob.glob(str(Path(item).expanduser()))) if glob.has_magic(item) else []
-            )
-            expanded.extend(matches or [item])
+            if not glob.has_magic(item):
+                expanded.append(item)  # a named file must exist: a missing one is an error later
+                continue
+            matches = sorted(glob.glob(str(Path(item).expanduser())))
+            if not matches:
+                # A pattern is "whatever CAs this machine has", which may be none.
+                self.log.info("StarDock: no extra CA certificates match %s", item)
+            expanded.extend(matches)
         return expanded
 
     # -- datasets ---------------------------------------------------------
