@@ -508,7 +508,9 @@ class Engine:
                 for chunk in _chunks(stream, cancel):
                     _consume(chunk, result, on_lines)
                 _flush(result, on_lines)
-            except (requests.exceptions.ConnectionError, OSError, ValueError) as err:
+            except Exception as err:
+                # Cutting the connection surfaces inside http.client in many shapes
+                # (ConnectionError, ValueError, AttributeError on a closed response).
                 if cancel.is_set():
                     raise BuildFailed("The build was cancelled.") from err
                 raise

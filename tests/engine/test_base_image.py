@@ -12,26 +12,24 @@ from jupyter_stardock.engine import Engine
 from jupyter_stardock.errors import BuildFailed
 
 from ..conftest import host_extra_certs, run_cli
+from .helpers import run_in_image
 
 
-def _run(engine: Engine, image: str, command: list[str], user: str | None = None) -> tuple[int, str]:
-    """Run a command in a throwaway container (create + start: never an implicit pull)."""
-    api = engine._client(quick=False)
-    container = api.create_container(image, command=command, user=user or "")
-    try:
-        api.start(container)
-        status = api.wait(container, timeout=300)["StatusCode"]
-        logs = api.logs(container).decode(errors="replace")
-    finally:
-        api.remove_container(container, force=True)
-    return status, logs
+def _run(
+    engine: Engine, image: str, command: list[str], user: str | None = None
+) -> tuple[int, str]:
+    return run_in_image(engine, image, command, user=user or "")
 
 
 def test_base_runs_ipykernel_as_the_non_root_user(engine, base_image) -> None:
     status, out = _run(
         engine,
         base_image,
-        ["sh", "-c", "id -u; python3 -c 'import ipykernel, sys; print(ipykernel.__version__, sys.prefix)'"],
+        [
+            "sh",
+            "-c",
+            "id -u; python3 -c 'import ipykernel, sys; print(ipykernel.__version__, sys.prefix)'",
+        ],
     )
     assert status == 0, out
     uid, runtime = out.strip().splitlines()
@@ -45,7 +43,9 @@ def test_base_runs_ipykernel_as_the_non_root_user(engine, base_image) -> None:
 def test_debian_python_packages_are_visible_to_the_kernel(engine, base_image) -> None:
     # The venv sees /usr/lib/python3/dist-packages, where apt puts python3-astropy & co.
     status, out = _run(
-        engine, base_image, ["python3", "-c", "import sys; print('/usr/lib/python3/dist-packages' in sys.path)"]
+        engine,
+        base_image,
+        ["python3", "-c", "import sys; print('/usr/lib/python3/dist-packages' in sys.path)"],
     )
     assert status == 0 and out.strip() == "True", out
 
@@ -67,7 +67,13 @@ def test_extra_ca_is_trusted_inside_a_build_from_the_base(engine, base_image) ->
 
 def test_base_command_twice_builds_once(engine, base_image) -> None:
     repository = f"stardock-test/base-{uuid.uuid4().hex[:8]}"
-    args = ["base", "--bootstrap", "--repository", repository, *[f"--extra-ca={p}" for p in host_extra_certs()]]
+    args = [
+        "base",
+        "--bootstrap",
+        "--repository",
+        repository,
+        *[f"--extra-ca={p}" for p in host_extra_certs()],
+    ]
     try:
         first = run_cli(*args)
         assert first.returncode == 0, first.stderr + first.stdout
@@ -100,7 +106,9 @@ def test_unreadable_extra_ca_is_one_line_error_and_tags_nothing(engine, tmp_path
 def test_debootstrap_failure_is_one_line_error_and_tags_nothing(engine) -> None:
     repository = f"stardock-test/base-{uuid.uuid4().hex[:8]}"
     # Port 9 (discard) on loopback: nothing answers, so debootstrap fails at once.
-    result = run_cli("base", "--bootstrap", "--repository", repository, "--mirror", "http://127.0.0.1:9/debian")
+    result = run_cli(
+        "base", "--bootstrap", "--repository", repository, "--mirror", "http://127.0.0.1:9/debian"
+    )
     assert result.returncode == 1
     error_lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
     assert len(error_lines) == 1, result.stderr
@@ -108,32 +116,51 @@ def test_debootstrap_failure_is_one_line_error_and_tags_nothing(engine) -> None:
     assert engine.image_sync(f"{repository}:latest") is None
 
 
+def step_containers(lines: list[str]) -> set[str]:
+    """The containers the classic builder ran this build's steps in ("---> Running in ...")."""
+    return {ln.split("Running in ", 1)[1].strip() for ln in lines if "---> Running in " in ln}
+
+
+def left_over(engine: Engine, containers: set[str]) -> set[str]:
+    """Which of these containers still exist (other tests' containers never count)."""
+    existing = {c["Id"] for c in engine.containers_sync()}
+    return {cid for cid in containers if any(e.startswith(cid) for e in existing)}
+
+
 def test_failed_build_reports_the_engine_error_and_leaves_no_container(engine, base_image) -> None:
-    before = {c["Id"] for c in engine.containers_sync()}
+    lines: list[str] = []
     with pytest.raises(BuildFailed) as info:
-        engine.build_sync(f"FROM {base_image}\nRUN echo about to fail && exit 3\n", nocache=True)
+        engine.build_sync(
+            f"FROM {base_image}\nRUN echo about to fail && exit 3\n",
+            nocache=True,
+            on_line=lines.append,
+        )
     assert "returned a non-zero code: 3" in str(info.value)
-    assert {c["Id"] for c in engine.containers_sync()} <= before
+    assert step_containers(lines), lines
+    assert left_over(engine, step_containers(lines)) == set()
 
 
 def test_build_cut_mid_step_stops_and_leaves_no_container(engine, base_image) -> None:
     """What happens when the connection to the engine goes away in the middle of a build."""
-    before = {c["Id"] for c in engine.containers_sync()}
     cancel = threading.Event()
     lines: list[str] = []
 
     def on_line(line: str) -> None:
         lines.append(line)
-        if "step-started" in line:
+        if line.strip() == "step-started":  # the output, not the Step line naming it
             cancel.set()
 
     start = time.monotonic()
     with pytest.raises(BuildFailed, match="cancelled"):
         engine.build_sync(
-            f"FROM {base_image}\nRUN echo step-started; sleep 120\n", nocache=True, on_line=on_line, cancel=cancel
+            f"FROM {base_image}\nRUN echo step-started; sleep 120\n",
+            nocache=True,
+            on_line=on_line,
+            cancel=cancel,
         )
     assert time.monotonic() - start < 60
+    assert step_containers(lines), lines
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and {c["Id"] for c in engine.containers_sync()} - before:
+    while time.monotonic() < deadline and left_over(engine, step_containers(lines)):
         time.sleep(0.5)
-    assert {c["Id"] for c in engine.containers_sync()} <= before
+    assert left_over(engine, step_containers(lines)) == set()

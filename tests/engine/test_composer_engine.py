@@ -11,6 +11,8 @@ from jupyter_stardock.catalog import Catalog, default_catalog_dirs
 from jupyter_stardock.engine import Engine
 from jupyter_stardock.recipe import LABEL_CONTENT_HASH, BuildSpec, Recipe, compose
 
+from .helpers import run_in_image
+
 REPOSITORY = "stardock-test/env"
 CATALOG = Catalog.load(default_catalog_dirs())
 
@@ -34,17 +36,7 @@ def build(engine: Engine, spec: BuildSpec) -> str:
 
 def run(engine: Engine, image: str, script: str, user: str = "1000:1000") -> tuple[int, str]:
     """Run ``sh -c script`` in a throwaway container with no network, as ``user``."""
-    api = engine._client(quick=False)
-    container = api.create_container(
-        image, command=["sh", "-c", script], user=user, network_disabled=True
-    )
-    try:
-        api.start(container)
-        status = api.wait(container, timeout=600)["StatusCode"]
-        logs = api.logs(container).decode(errors="replace")
-    finally:
-        api.remove_container(container, force=True)
-    return status, logs
+    return run_in_image(engine, image, ["sh", "-c", script], user=user, network=False)
 
 
 @pytest.fixture(scope="module")
