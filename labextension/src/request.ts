@@ -52,25 +52,133 @@ export async function requestAPI<T>(
   init: RequestInit = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, ...API_NAMESPACE, endPoint);
-  const response = await ServerConnection.makeRequest(url, init, settings);
+  const response = await send(endPoint, init, settings);
+  return parseBody(await response.text()) as T;
+}
 
-  const text = await response.text();
-  let data: unknown = null;
-  if (text.length > 0) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      // Not JSON (for example the HTML page of a missing route): keep the raw text
-      // for a successful reply and fall back to the status text for an error.
-      data = text;
+/** One Server-Sent Event. */
+export interface IServerEvent {
+  /** The event type; `"message"` when the server named none. */
+  event: string;
+  /** The event id (StarDock's build log: the line number), or `null`. */
+  id: string | null;
+  data: string;
+}
+
+/**
+ * Read a Server-Sent Events endpoint of the API as it streams.
+ *
+ * Unlike `EventSource`, this goes through the same server connection settings
+ * (and so the same authentication) as `requestAPI`. Resolves when the server
+ * closes the stream; abort it with `init.signal`.
+ *
+ * @throws {ResponseError} when the server answers with a non-2xx status.
+ * @throws {ServerConnection.NetworkError} when the server cannot be reached.
+ */
+export async function requestEvents(
+  endPoint: string,
+  onEvent: (event: IServerEvent) => void,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<void> {
+  const headers = new Headers(init.headers);
+  headers.set('Accept', 'text/event-stream');
+  const response = await send(endPoint, { ...init, headers }, settings);
+  const parser = new EventStreamParser();
+  const emit = (text: string): void => parser.push(text).forEach(onEvent);
+  if (!response.body) {
+    emit(await response.text());
+    return;
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      break;
+    }
+    emit(decoder.decode(value, { stream: true }));
+  }
+  emit(decoder.decode() + '\n\n');
+}
+
+/**
+ * Splits a `text/event-stream` body, fed in arbitrary chunks, into events
+ * (https://html.spec.whatwg.org/multipage/server-sent-events.html).
+ */
+export class EventStreamParser {
+  /** Feed the next chunk of text; returns the events it completed. */
+  push(text: string): IServerEvent[] {
+    this._buffer += text.replace(/\r\n?/g, '\n');
+    const events: IServerEvent[] = [];
+    let end: number;
+    while ((end = this._buffer.indexOf('\n\n')) >= 0) {
+      const block = this._buffer.slice(0, end);
+      this._buffer = this._buffer.slice(end + 2);
+      const event = parseBlock(block);
+      if (event) {
+        events.push(event);
+      }
+    }
+    return events;
+  }
+
+  private _buffer = '';
+}
+
+function parseBlock(block: string): IServerEvent | null {
+  let event = 'message';
+  let id: string | null = null;
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (!line || line.startsWith(':')) {
+      continue; // a comment, such as a keep-alive
+    }
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) {
+      value = value.slice(1);
+    }
+    if (field === 'event') {
+      event = value;
+    } else if (field === 'id') {
+      id = value;
+    } else if (field === 'data') {
+      data.push(value);
     }
   }
+  return data.length > 0 ? { event, id, data: data.join('\n') } : null;
+}
 
+/** Send a request below the API namespace; throw a `ResponseError` for a non-2xx reply. */
+async function send(
+  endPoint: string,
+  init: RequestInit,
+  settings: ServerConnection.ISettings
+): Promise<Response> {
+  const url = URLExt.join(settings.baseUrl, ...API_NAMESPACE, endPoint);
+  const response = await ServerConnection.makeRequest(url, init, settings);
   if (!response.ok) {
+    const data = parseBody(await response.text());
     throw new ResponseError(response, isRecord(data) ? data : null);
   }
-  return data as T;
+  return response;
+}
+
+/**
+ * JSON when the body is JSON; the raw text otherwise (for example the HTML page
+ * of a missing route), which an error reply replaces with its status text.
+ */
+function parseBody(text: string): unknown {
+  if (text.length === 0) {
+    return null;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Whether a parsed JSON value is an object (not an array, not `null`). */

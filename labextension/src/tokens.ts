@@ -16,9 +16,35 @@ export const PANEL_ID = 'jupyter-stardock-panel';
 /** The REST namespace of the server extension: `<baseUrl>/stardock/api/...`. */
 export const API_NAMESPACE = ['stardock', 'api'] as const;
 
+/**
+ * The version of this frontend. The server extension's status reply carries
+ * its own; the panel warns when they differ (a jest test keeps this equal to
+ * `package.json`).
+ */
+export const FRONTEND_VERSION = '0.1.0';
+
+/** The notebook metadata key under which a notebook records its recipe. */
+export const METADATA_KEY = 'stardock';
+
 /** Command ids. */
 export namespace CommandIDs {
   export const openPanel = 'stardock:open-panel';
+  export const refresh = 'stardock:refresh';
+  export const build = 'stardock:build';
+  export const cancelBuild = 'stardock:cancel-build';
+  export const openNotebook = 'stardock:open-notebook';
+  export const openConsole = 'stardock:open-console';
+  export const editRecipe = 'stardock:edit-recipe';
+  export const deleteEnvironment = 'stardock:delete-environment';
+  export const stopKernel = 'stardock:stop-kernel';
+  export const showOutputs = 'stardock:show-outputs';
+}
+
+/** JupyterLab's own commands the panel drives. */
+export namespace LabCommandIDs {
+  export const createNotebook = 'notebook:create-new';
+  export const createConsole = 'console:create';
+  export const goToPath = 'filebrowser:go-to-path';
 }
 
 /** The Docker (or Podman) engine the server talks to. */
@@ -70,13 +96,175 @@ export interface IStatusReply {
   base_image: IBaseImageInfo | null;
 }
 
+/** A dataset the user may mount, as `GET datasets` describes it. */
+export interface IDataset {
+  id: string;
+  title: string;
+  description: string;
+  /** Regular files below the dataset folder. */
+  files: number;
+  bytes: number;
+  /** Whether the folder exists on the server. */
+  exists: boolean;
+  /** Why the dataset cannot be used now, or `null`. */
+  problem: string | null;
+}
+
+/** One app of the catalog, as `GET apps` lists it. */
+export interface IApp {
+  id: string;
+  title: string;
+  description: string;
+  /** The group it is shown in, e.g. `"Image reduction"`. */
+  category: string;
+  /** Apps installed with it (PyRAF requires IRAF). */
+  requires: string[];
+  /** Apps it cannot share an image with. */
+  conflicts: string[];
+  order: number;
+  /** The Debian packages it installs. */
+  apt: string[];
+}
+
+/** What a user asks for: the image part plus the dataset to mount beside it. */
+export interface IRecipe {
+  dataset?: string | null;
+  apps: string[];
+  /** Shell commands, each run as its own `RUN` step, in order. */
+  commands: string[];
+  apt_packages: string[];
+  pip_packages: string[];
+}
+
+/** The reply to `POST dockerfile`: what a recipe would build. */
+export interface IDockerfileReply {
+  dockerfile: string;
+  content_hash: string;
+  environment_id: string;
+  tag: string;
+  /** Every app the image gets, dependencies included, in install order. */
+  apps: string[];
+  /** Apps the server added: id -> ids of the chosen apps that need it. */
+  added_dependencies: Record<string, string[]>;
+  /** Whether the image is built already (Build will not rebuild it). */
+  exists: boolean;
+}
+
+export type BuildState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A build job, as `POST builds`, `GET builds/{id}` and the log's `end` event send it. */
+export interface IBuild {
+  id: string;
+  owner?: string;
+  recipe: IRecipe;
+  content_hash: string;
+  environment_id: string;
+  tag: string;
+  state: BuildState;
+  /** The fraction of Dockerfile steps done, 0 to 1. */
+  progress: number;
+  step: number;
+  steps: number;
+  /** Seconds since the epoch (server clock). */
+  created: number;
+  started: number | null;
+  finished: number | null;
+  image_id: string | null;
+  /** Why it failed, written for the user. */
+  error: string | null;
+}
+
+/** A built environment (an image). */
+export interface IEnvironment {
+  id: string;
+  content_hash: string;
+  image_id: string;
+  tags: string[];
+  /** The image part of the recipe (no dataset). */
+  recipe: Partial<IRecipe>;
+  /** Every app in the image, dependencies included. */
+  apps: string[];
+  /** Bytes. */
+  size: number;
+  /** ISO 8601. */
+  created: string;
+  /** Only in a `POST builds` reply: the kernelspec for the recipe's dataset. */
+  kernelspec?: string;
+}
+
+/** The reply to `POST builds`: a build started (202) or the environment (200). */
+export interface IBuildReply {
+  build: IBuild | null;
+  environment: IEnvironment | null;
+}
+
+/** A running StarDock kernel (its container). */
+export interface IKernelInfo {
+  /** The Jupyter kernel id. */
+  id: string;
+  /** Its kernelspec name, `stardock-<environment>[-<dataset>]`. */
+  name: string;
+  environment: string;
+  dataset: string | null;
+  /** The outputs folder relative to the server root, or `null` when outside it. */
+  outputs: string | null;
+  /** Seconds since the epoch. */
+  started: number;
+  /** The container's state, e.g. `"running"`. */
+  state: string;
+  container: string;
+}
+
+/** What an archive's `manifest.json` says about the run that made it. */
+export interface IArchiveManifest {
+  kernel_id?: string;
+  kernel_name?: string;
+  environment?: string;
+  recipe?: Partial<IRecipe>;
+  dataset?: { id: string; title: string } | null;
+  started?: number;
+  stopped?: number;
+  note?: string;
+}
+
+/** The archived outputs of a stopped kernel. */
+export interface IArchive {
+  /** The kernel id. */
+  id: string;
+  /** Bytes of the tar.gz. */
+  size: number;
+  manifest: IArchiveManifest;
+}
+
+/**
+ * What a notebook opened from StarDock records under `metadata.stardock`, so
+ * that it can be rebuilt exactly where its environment is missing.
+ */
+export interface INotebookRecipe {
+  /** The environment id (the first 16 hex digits of the content hash). */
+  environment: string;
+  content_hash: string;
+  /** The image id (`sha256:...`) the kernel ran in. */
+  image_id: string | null;
+  /** The dataset id, or `null` for none. */
+  dataset: string | null;
+  recipe: IRecipe;
+  kernelspec: string;
+}
+
 /** Settings of the frontend plugin, as declared in `schema/plugin.json`. */
 export interface IStarDockSettings {
   /** Seconds between two status requests; 0 turns automatic refresh off. */
   refreshInterval: number;
+  /** How many build log lines the panel keeps; older ones are dropped. */
+  maxLogLines: number;
+  /** Milliseconds between the last keystroke and the recipe check. */
+  checkDelay: number;
 }
 
 /** Default settings, used when the settings registry is not available. */
 export const DEFAULT_SETTINGS: IStarDockSettings = {
-  refreshInterval: 30
+  refreshInterval: 30,
+  maxLogLines: 5000,
+  checkDelay: 400
 };

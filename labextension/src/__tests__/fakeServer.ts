@@ -4,6 +4,8 @@ import { ServerConnection } from '@jupyterlab/services';
 export interface IFakeReply {
   status: number;
   body?: unknown;
+  /** Defaults to JSON for objects and HTML for strings. */
+  contentType?: string;
 }
 
 /**
@@ -22,25 +24,106 @@ export function fakeServer(...replies: (IFakeReply | Error)[]): {
     if (reply instanceof Error) {
       throw reply;
     }
-    const text =
-      reply.body === undefined
-        ? null
-        : typeof reply.body === 'string'
-          ? reply.body
-          : JSON.stringify(reply.body);
-    return new Response(text, {
-      status: reply.status,
-      headers: {
-        'Content-Type':
-          typeof reply.body === 'string' ? 'text/html' : 'application/json'
-      }
-    });
+    return respond(reply);
   };
   const settings = ServerConnection.makeSettings({
     baseUrl: 'http://localhost:8888/user/ada/',
     fetch
   });
   return { settings, urls };
+}
+
+function respond(reply: IFakeReply): Response {
+  const text =
+    reply.body === undefined
+      ? null
+      : typeof reply.body === 'string'
+        ? reply.body
+        : JSON.stringify(reply.body);
+  return new Response(text, {
+    status: reply.status,
+    headers: {
+      'Content-Type':
+        reply.contentType ??
+        (typeof reply.body === 'string' ? 'text/html' : 'application/json')
+    }
+  });
+}
+
+/** A request the routed fake server received. */
+export interface IFakeRequest {
+  method: string;
+  /** The path below `/stardock/api/`, with its query, e.g. `builds/1/log?offset=0`. */
+  path: string;
+  body: unknown;
+  headers: Headers;
+}
+
+type Route =
+  | IFakeReply
+  | IFakeReply[]
+  | ((request: IFakeRequest) => IFakeReply | Promise<IFakeReply>);
+
+/**
+ * Server connection settings whose `fetch` answers by route: keys are
+ * `"METHOD path"` with the path below `/stardock/api/` and without its query
+ * (`"GET builds/b1/log"`). A list of replies is served in order, the last one
+ * repeating; a function sees the request. Unknown routes answer 404.
+ */
+export function routedServer(routes: Record<string, Route>): {
+  settings: ServerConnection.ISettings;
+  requests: IFakeRequest[];
+} {
+  const requests: IFakeRequest[] = [];
+  const served = new Map<string, number>();
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const request = input instanceof Request ? input : new Request(String(input), init);
+    const url = new URL(request.url);
+    const path = url.pathname.replace(/^.*\/stardock\/api\//, '');
+    const query = [...url.searchParams].filter(([key]) => !/^\d+$/.test(key) && key !== '_');
+    const text = await request.text();
+    const received: IFakeRequest = {
+      method: request.method,
+      path: query.length ? `${path}?${new URLSearchParams(query)}` : path,
+      body: text ? JSON.parse(text) : null,
+      headers: request.headers
+    };
+    requests.push(received);
+    const key = `${request.method} ${path}`;
+    const route = routes[key];
+    let reply: IFakeReply;
+    if (route === undefined) {
+      reply = { status: 404, body: { message: `No fake route for ${key}.` } };
+    } else if (typeof route === 'function') {
+      reply = await route(received);
+    } else if (Array.isArray(route)) {
+      const count = served.get(key) ?? 0;
+      served.set(key, count + 1);
+      reply = route[Math.min(count, route.length - 1)];
+    } else {
+      reply = route;
+    }
+    return respond(reply);
+  };
+  const settings = ServerConnection.makeSettings({
+    baseUrl: 'http://localhost:8888/user/ada/',
+    fetch
+  });
+  return { settings, requests };
+}
+
+/** A `text/event-stream` body: one event per entry. */
+export function eventStream(
+  events: { event?: string; id?: number; data: string }[]
+): IFakeReply {
+  const text = events
+    .map(e =>
+      [e.event ? `event: ${e.event}` : '', e.id !== undefined ? `id: ${e.id}` : '', `data: ${e.data}`]
+        .filter(Boolean)
+        .join('\n')
+    )
+    .join('\n\n');
+  return { status: 200, body: `${text}\n\n`, contentType: 'text/event-stream' };
 }
 
 /** A status reply as `jupyter_stardock.status.engine_status` writes it. */
@@ -74,3 +157,51 @@ export const ENGINE_DOWN_SENTENCE =
 
 export const HANDSHAKE_SENTENCE =
   'The StarDock server extension is not installed or not enabled. Run: pip install jupyter-stardock, then jupyter server extension enable jupyter_stardock, and restart JupyterLab.';
+
+function app(
+  id: string,
+  title: string,
+  category: string,
+  order: number,
+  requires: string[] = [],
+  description = `${title} does things.`
+) {
+  return { id, title, description, category, requires, conflicts: [], order, apt: [id] };
+}
+
+/** A small catalog in the server's canonical order. */
+export const CATALOG = [
+  app('iraf', 'IRAF', 'Image reduction', 20),
+  app('pyraf', 'PyRAF', 'Image reduction', 21, ['iraf', 'tables']),
+  app('tables', 'Tables', 'Image reduction', 22),
+  app(
+    'swarp',
+    'SWarp',
+    'Mosaics and astrometry',
+    31,
+    [],
+    'Resamples and co-adds FITS images.'
+  ),
+  app('scamp', 'SCAMP', 'Mosaics and astrometry', 32)
+];
+
+export const DATASETS = [
+  {
+    id: 'm51',
+    title: 'Messier 51',
+    description: 'Synthetic FITS images of M51.',
+    files: 27,
+    bytes: 7_300_000_000,
+    exists: true,
+    problem: null
+  },
+  {
+    id: 'gone',
+    title: 'Gone',
+    description: '',
+    files: 0,
+    bytes: 0,
+    exists: false,
+    problem: 'The folder /srv/gone does not exist.'
+  }
+];

@@ -1,6 +1,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useId } from 'react';
 
+import { formatBytes } from '../format';
 import { StarDockModel } from '../model';
 import { IBaseImageInfo, IEngineInfo } from '../tokens';
 
@@ -96,15 +97,4 @@ function baseImageText(image: IBaseImageInfo, trans: TranslationBundle): string 
   return image.size
     ? trans.__('%1 (%2)', image.name, formatBytes(image.size))
     : image.name;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
