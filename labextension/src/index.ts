@@ -1,6 +1,6 @@
 /**
- * The StarDock JupyterLab extension: a left sidebar panel that shows what the
- * StarDock server extension and its container engine are doing.
+ * The StarDock JupyterLab extension: a left sidebar panel to pick a dataset,
+ * tick apps, add commands, build, and open a notebook beside the data.
  */
 
 import {
@@ -9,17 +9,16 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
 import { ITranslator } from '@jupyterlab/translation';
 
-import { stardockIcon } from './icons';
+import { addCommands } from './commands';
 import { StarDockModel } from './model';
-import {
-  CommandIDs,
-  DEFAULT_SETTINGS,
-  PLUGIN_ID,
-  TRANSLATION_DOMAIN
-} from './tokens';
+import { RecipeKeeper } from './notebooks';
+import { IDraft } from './recipe';
+import { IStarDockSettings, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
 import { StarDockSidebar } from './widget';
 
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -28,44 +27,71 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'A sidebar panel to build container environments and run kernels in them.',
   autoStart: true,
   requires: [ITranslator],
-  optional: [ILayoutRestorer, ICommandPalette, ISettingRegistry],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    ISettingRegistry,
+    INotebookTracker,
+    IStateDB
+  ],
   activate
 };
+
+/** Where the recipe being written is kept across page reloads. */
+const DRAFT_KEY = `${PLUGIN_ID}:draft`;
 
 function activate(
   app: JupyterFrontEnd,
   translator: ITranslator,
   restorer: ILayoutRestorer | null,
   palette: ICommandPalette | null,
-  settingRegistry: ISettingRegistry | null
+  settingRegistry: ISettingRegistry | null,
+  notebooks: INotebookTracker | null,
+  state: IStateDB | null
 ): void {
   const trans = translator.load(TRANSLATION_DOMAIN);
 
-  // 1. One model per page: it polls the server and holds what the panel shows.
-  const model = new StarDockModel({ translator });
-  void model.refresh();
+  // 1. One model per page: the only part that talks to the server extension.
+  //    Kernels stop through JupyterLab's manager, so open notebooks notice at once.
+  const model = new StarDockModel({
+    translator,
+    shutdownKernel: id => app.serviceManager.kernels.shutdown(id)
+  });
 
   // 2. The panel lives in the left sidebar; the restorer reopens it after a reload.
-  const panel = new StarDockSidebar({ model, translator });
+  const panel = new StarDockSidebar({ model, translator, commands: app.commands });
   app.shell.add(panel, 'left', { rank: 850 });
   restorer?.add(panel, panel.id);
+  const showPanel = (): void => app.shell.activateById(panel.id);
 
-  // 3. A command to open it, also in the command palette.
-  app.commands.addCommand(CommandIDs.openPanel, {
-    label: trans.__('Open StarDock Panel'),
-    caption: trans.__('Show the StarDock panel in the left sidebar'),
-    icon: args => (args.isPalette ? undefined : stardockIcon),
-    execute: () => app.shell.activateById(panel.id)
-  });
-  palette?.addItem({
-    command: CommandIDs.openPanel,
-    category: trans.__('StarDock')
-  });
+  // 3. Commands for the panel's buttons; the general ones also in the palette.
+  const paletteCommands = addCommands({ app, model, trans, showPanel });
+  paletteCommands.forEach(command =>
+    palette?.addItem({ command, category: trans.__('StarDock') })
+  );
+  model.stateChanged.connect(() => app.commands.notifyCommandChanged());
 
-  // 4. Settings: the refresh interval follows the settings editor live.
+  // 4. New kernelspecs appear in the launcher; kernels stopped elsewhere leave the list.
+  model.environmentReady.connect(
+    () => void app.serviceManager.kernelspecs.refreshSpecs()
+  );
+  app.serviceManager.kernels.runningChanged.connect(() => void model.refreshLists());
+
+  // 5. Notebooks carry their recipe; one whose environment is missing can rebuild it.
+  if (notebooks) {
+    new RecipeKeeper({ app, tracker: notebooks, model, trans, showPanel });
+  }
+
+  // 6. The recipe being written survives a reload; then everything is read once.
+  void restoreDraft(model, state).then(() => model.load());
+
+  // 7. Settings follow the settings editor live.
   if (settingRegistry) {
     const apply = (settings: ISettingRegistry.ISettings): void => {
-      model.refreshInterval = settings.get('refreshInterval').composite as number;
+      const values = settings.composite as unknown as IStarDockSettings;
+      model.refreshInterval = values.refreshInterval;
+      model.maxLogLines = values.maxLogLines;
+      model.checkDelay = values.checkDelay;
     };
     settingRegistry
       .load(PLUGIN_ID)
@@ -74,12 +100,26 @@ function activate(
         settings.changed.connect(apply);
       })
       .catch(reason => {
-        console.error(
-          `jupyter-stardock: settings could not be loaded; refreshing every ${DEFAULT_SETTINGS.refreshInterval} s.`,
-          reason
-        );
+        console.error('jupyter-stardock: settings could not be loaded; using defaults.', reason);
       });
   }
+}
+
+async function restoreDraft(model: StarDockModel, state: IStateDB | null): Promise<void> {
+  if (!state) {
+    return;
+  }
+  const saved = (await state.fetch(DRAFT_KEY).catch(() => undefined)) as IDraft | undefined;
+  if (saved && typeof saved === 'object' && Array.isArray(saved.apps)) {
+    model.updateDraft(saved);
+  }
+  let last = model.state.draft;
+  model.stateChanged.connect((_, { draft }) => {
+    if (draft !== last) {
+      last = draft;
+      void state.save(DRAFT_KEY, draft as unknown as Record<string, string>);
+    }
+  });
 }
 
 export default plugin;

@@ -2,20 +2,23 @@
  * The Lumino widget that hosts the React views and binds them to the model.
  */
 
+import { Clipboard } from '@jupyterlab/apputils';
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
+import { CommandRegistry } from '@lumino/commands';
 import React from 'react';
 
-import { StarDockPanel } from './components/StarDockPanel';
+import { IPanelActions, StarDockPanel } from './components/StarDockPanel';
 import { stardockIcon } from './icons';
 import { StarDockModel } from './model';
-import { PANEL_ID, TRANSLATION_DOMAIN } from './tokens';
+import { CommandIDs, PANEL_ID, TRANSLATION_DOMAIN } from './tokens';
 
 export class StarDockSidebar extends ReactWidget {
   constructor(options: StarDockSidebar.IOptions) {
     super();
     this._model = options.model;
     this._trans = options.translator.load(TRANSLATION_DOMAIN);
+    this._actions = panelActions(options.model, options.commands);
     this.id = PANEL_ID;
     this.addClass('jp-StarDock-sidebar');
     this.title.icon = stardockIcon;
@@ -32,7 +35,7 @@ export class StarDockSidebar extends ReactWidget {
           <StarDockPanel
             state={state ?? model.state}
             trans={this._trans}
-            onRefresh={() => void model.refresh()}
+            actions={this._actions}
           />
         )}
       </UseSignal>
@@ -41,11 +44,35 @@ export class StarDockSidebar extends ReactWidget {
 
   private _model: StarDockModel;
   private _trans: TranslationBundle;
+  private _actions: IPanelActions;
 }
 
 export namespace StarDockSidebar {
   export interface IOptions {
     model: StarDockModel;
     translator: ITranslator;
+    /** Runs the StarDock commands the buttons stand for. */
+    commands: CommandRegistry;
   }
+}
+
+/** Editing goes to the model; anything that opens, deletes or stops, through a command. */
+function panelActions(model: StarDockModel, commands: CommandRegistry): IPanelActions {
+  const run = (id: string, args = {}): void => void commands.execute(id, args);
+  return {
+    refresh: () => run(CommandIDs.refresh),
+    editDraft: change => model.updateDraft(change),
+    toggleApp: (id, chosen) => model.toggleApp(id, chosen),
+    build: () => run(CommandIDs.build),
+    cancelBuild: () => run(CommandIDs.cancelBuild),
+    openNotebook: () => run(CommandIDs.openNotebook),
+    openConsole: () => run(CommandIDs.openConsole),
+    copyText: text => Clipboard.copyToSystem(text),
+    openEnvironment: env => run(CommandIDs.openNotebook, { environment: env.id }),
+    editEnvironment: env => run(CommandIDs.editRecipe, { environment: env.id }),
+    deleteEnvironment: env => run(CommandIDs.deleteEnvironment, { environment: env.id }),
+    stopKernel: kernel => run(CommandIDs.stopKernel, { kernel: kernel.id }),
+    showOutputs: kernel => run(CommandIDs.showOutputs, { path: kernel.outputs ?? '' }),
+    archiveUrl: archive => model.archiveUrl(archive.id)
+  };
 }

@@ -179,16 +179,20 @@ describe('StarDockModel', () => {
       const { model, urls } = modelFor({ status: 200, body: STATUS_READY });
       model.refreshInterval = 5;
 
+      const statusCalls = () => urls.filter(url => url.endsWith('/status')).length;
+
       await jest.advanceTimersByTimeAsync(4_000);
       expect(urls).toHaveLength(0);
       await jest.advanceTimersByTimeAsync(1_500);
-      expect(urls).toHaveLength(1);
+      expect(statusCalls()).toBe(1);
+      // Each tick also reads the environments, kernels and archives.
+      expect(urls).toHaveLength(4);
       await jest.advanceTimersByTimeAsync(5_000);
-      expect(urls).toHaveLength(2);
+      expect(statusCalls()).toBe(2);
 
       model.refreshInterval = 0;
       await jest.advanceTimersByTimeAsync(30_000);
-      expect(urls).toHaveLength(2);
+      expect(statusCalls()).toBe(2);
       model.dispose();
     });
 

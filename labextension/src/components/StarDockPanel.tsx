@@ -3,37 +3,157 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { StarDockModel } from '../model';
+import { draftToRecipe, IDraft, sameRecipe } from '../recipe';
+import {
+  FRONTEND_VERSION,
+  IArchive,
+  IEnvironment,
+  IKernelInfo
+} from '../tokens';
+import { AppsSection } from './AppsSection';
 import { Banner } from './Banner';
+import { BuildSection } from './BuildSection';
+import { CommandsSection } from './CommandsSection';
+import { DatasetSection } from './DatasetSection';
+import { EnvironmentsSection } from './EnvironmentsSection';
+import { KernelsSection } from './KernelsSection';
+import { IconButton } from './Section';
 import { StatusSection } from './StatusSection';
+
+/** What the panel's controls do; the widget binds these to the model and commands. */
+export interface IPanelActions {
+  refresh: () => void;
+  editDraft: (change: Partial<IDraft>) => void;
+  toggleApp: (id: string, chosen: boolean) => void;
+  build: () => void;
+  cancelBuild: () => void;
+  openNotebook: () => void;
+  openConsole: () => void;
+  copyText: (text: string) => void;
+  openEnvironment: (environment: IEnvironment) => void;
+  editEnvironment: (environment: IEnvironment) => void;
+  deleteEnvironment: (environment: IEnvironment) => void;
+  stopKernel: (kernel: IKernelInfo) => void;
+  showOutputs: (kernel: IKernelInfo) => void;
+  archiveUrl: (archive: IArchive) => string;
+}
 
 export interface IStarDockPanelProps {
   state: StarDockModel.IState;
   trans: TranslationBundle;
-  onRefresh: () => void;
+  actions: IPanelActions;
 }
 
-/** The whole sidebar: a header, then one section per concern. */
+/** The whole sidebar: a header, banners, then one section per step. */
 export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
-  const { state, trans, onRefresh } = props;
+  const { state, trans, actions } = props;
+  const problems = state.check.problems;
+  const serverVersion = state.status?.version;
+  const datasetTitle = state.draft.dataset
+    ? (state.datasets?.find(d => d.id === state.draft.dataset)?.title ?? state.draft.dataset)
+    : null;
   return (
     <div className="jp-StarDock-panel">
       <header className="jp-StarDock-header">
         <h2 className="jp-StarDock-title">{trans.__('StarDock')}</h2>
-        <button
-          type="button"
-          className="jp-StarDock-iconButton"
-          onClick={onRefresh}
+        <IconButton
+          icon={refreshIcon}
+          label={trans.__('Refresh status')}
+          onClick={actions.refresh}
           disabled={state.refreshing}
-          aria-label={trans.__('Refresh status')}
-          title={trans.__('Refresh status')}
-        >
-          <refreshIcon.react tag="span" elementSize="normal" />
-        </button>
+        />
       </header>
       {state.message && (
         <Banner phase={state.phase} message={state.message} trans={trans} />
       )}
+      {serverVersion && serverVersion !== FRONTEND_VERSION && (
+        <Banner
+          phase="version-mismatch"
+          message={trans.__(
+            'This panel is version %1 but the StarDock server extension is version %2. Install the same jupyter-stardock version for both, then restart JupyterLab.',
+            FRONTEND_VERSION,
+            serverVersion
+          )}
+          trans={trans}
+        />
+      )}
+      {state.catalogError && (
+        <Banner phase="error" message={state.catalogError} trans={trans} />
+      )}
+      <DatasetSection
+        datasets={state.datasets}
+        selected={state.draft.dataset}
+        problems={problems.filter(p => p.field === 'dataset')}
+        trans={trans}
+        onSelect={dataset => actions.editDraft({ dataset })}
+      />
+      <AppsSection
+        apps={state.apps}
+        chosen={state.draft.apps}
+        problems={problems.filter(p => p.field === 'apps')}
+        catalogProblems={state.catalogProblems}
+        trans={trans}
+        onToggle={actions.toggleApp}
+      />
+      <CommandsSection
+        draft={state.draft}
+        check={state.check}
+        trans={trans}
+        onChange={actions.editDraft}
+      />
+      <BuildSection
+        build={state.build}
+        blocked={buildBlocked(state, trans)}
+        changed={
+          !!state.build && !sameRecipe(state.build.recipe, draftToRecipe(state.draft))
+        }
+        trans={trans}
+        onBuild={actions.build}
+        onCancel={actions.cancelBuild}
+        onOpenNotebook={actions.openNotebook}
+        onOpenConsole={actions.openConsole}
+        onCopyLog={actions.copyText}
+      />
+      <EnvironmentsSection
+        environments={state.environments}
+        apps={state.apps}
+        datasetTitle={datasetTitle}
+        trans={trans}
+        onOpen={actions.openEnvironment}
+        onEdit={actions.editEnvironment}
+        onDelete={actions.deleteEnvironment}
+      />
+      <KernelsSection
+        kernels={state.kernels}
+        archives={state.archives}
+        environments={state.environments}
+        apps={state.apps}
+        datasets={state.datasets}
+        stopping={state.stopping}
+        trans={trans}
+        onStop={actions.stopKernel}
+        onShowOutputs={actions.showOutputs}
+        archiveUrl={actions.archiveUrl}
+      />
+      {state.listsError && <p className="jp-StarDock-section jp-StarDock-hint">{state.listsError}</p>}
       <StatusSection state={state} trans={trans} />
     </div>
   );
+}
+
+/** Why Build cannot be pressed now, or `null` when it can. */
+export function buildBlocked(
+  state: StarDockModel.IState,
+  trans: TranslationBundle
+): string | null {
+  if (state.phase === 'server-missing') {
+    return trans.__('The StarDock server extension is missing.');
+  }
+  if (state.phase === 'engine-down') {
+    return trans.__('The container engine is not reachable.');
+  }
+  if (state.check.problems.length && !state.check.checking) {
+    return trans.__('Fix the problems marked above first.');
+  }
+  return null;
 }

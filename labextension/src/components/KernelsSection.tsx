@@ -1,0 +1,135 @@
+import { Time } from '@jupyterlab/coreutils';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { downloadIcon, folderIcon, stopIcon } from '@jupyterlab/ui-components';
+import React from 'react';
+
+import { formatBytes } from '../format';
+import { IApp, IArchive, IDataset, IEnvironment, IKernelInfo } from '../tokens';
+import { recipeSummary } from './EnvironmentsSection';
+import { IconButton, ListItem, Section } from './Section';
+
+/** How many archives are listed; the rest stay on the server. */
+const MAX_ARCHIVES = 10;
+
+export interface IKernelsSectionProps {
+  kernels: readonly IKernelInfo[] | null;
+  archives: readonly IArchive[] | null;
+  environments: readonly IEnvironment[] | null;
+  apps: readonly IApp[] | null;
+  datasets: readonly IDataset[] | null;
+  /** Kernels being stopped. */
+  stopping: readonly string[];
+  trans: TranslationBundle;
+  onStop: (kernel: IKernelInfo) => void;
+  onShowOutputs: (kernel: IKernelInfo) => void;
+  archiveUrl: (archive: IArchive) => string;
+}
+
+/** Running StarDock kernels with their outputs, and the archives of stopped ones. */
+export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
+  const { kernels, archives, trans } = props;
+  const datasetTitle = (id: string | null | undefined): string | null =>
+    id ? (props.datasets?.find(d => d.id === id)?.title ?? id) : null;
+  const environmentSummary = (id: string | undefined): string => {
+    const environment = props.environments?.find(e => e.id === id);
+    return environment ? recipeSummary(environment, props.apps, trans) : (id ?? '');
+  };
+
+  return (
+    <>
+      <Section title={trans.__('Running kernels')} busy={kernels === null}>
+        {kernels !== null && !kernels.length && (
+          <p className="jp-StarDock-hint">{trans.__('No StarDock kernel is running.')}</p>
+        )}
+        <ul className="jp-StarDock-list">
+          {kernels?.map(kernel => {
+            const title = [environmentSummary(kernel.environment), datasetTitle(kernel.dataset)]
+              .filter(Boolean)
+              .join(' · ');
+            const stopping = props.stopping.includes(kernel.id);
+            return (
+              <ListItem
+                key={kernel.id}
+                title={title}
+                details={[
+                  stopping ? trans.__('stopping…') : kernel.state,
+                  kernel.started
+                    ? trans.__('started %1', Time.formatHuman(new Date(kernel.started * 1000)))
+                    : ''
+                ]}
+                data={{ kernel: kernel.id }}
+              >
+                <IconButton
+                  icon={folderIcon}
+                  label={
+                    kernel.outputs
+                      ? trans.__('Show the outputs folder %1', kernel.outputs)
+                      : trans.__('The outputs folder is outside the file browser’s root')
+                  }
+                  onClick={() => props.onShowOutputs(kernel)}
+                  disabled={!kernel.outputs}
+                />
+                <IconButton
+                  icon={stopIcon}
+                  label={trans.__('Stop the kernel %1 and archive its outputs', title)}
+                  onClick={() => props.onStop(kernel)}
+                  disabled={stopping}
+                />
+              </ListItem>
+            );
+          })}
+        </ul>
+      </Section>
+      <Section title={trans.__('Archived outputs')} busy={archives === null}>
+        {archives !== null && !archives.length && (
+          <p className="jp-StarDock-hint">
+            {trans.__('A kernel’s /outputs folder is archived here when it stops.')}
+          </p>
+        )}
+        <ul className="jp-StarDock-list">
+          {archives?.slice(0, MAX_ARCHIVES).map(archive => {
+            const manifest = archive.manifest;
+            const title = [
+              environmentSummary(manifest.environment),
+              manifest.dataset?.title ?? null
+            ]
+              .filter(Boolean)
+              .join(' · ');
+            return (
+              <ListItem
+                key={archive.id}
+                title={title || archive.id}
+                details={[
+                  manifest.stopped
+                    ? trans.__('stopped %1', Time.formatHuman(new Date(manifest.stopped * 1000)))
+                    : '',
+                  formatBytes(archive.size)
+                ]}
+                data={{ archive: archive.id }}
+              >
+                <a
+                  className="jp-StarDock-iconButton"
+                  href={props.archiveUrl(archive)}
+                  download={`stardock-${archive.id}.tar.gz`}
+                  aria-label={trans.__('Download the archive of %1', title || archive.id)}
+                  title={trans.__('Download the archive of %1', title || archive.id)}
+                >
+                  <downloadIcon.react tag="span" elementSize="normal" />
+                </a>
+              </ListItem>
+            );
+          })}
+        </ul>
+        {archives && archives.length > MAX_ARCHIVES && (
+          <p className="jp-StarDock-hint">
+            {trans._n(
+              '%1 older archive is not listed.',
+              '%1 older archives are not listed.',
+              archives.length - MAX_ARCHIVES
+            )}
+          </p>
+        )}
+      </Section>
+    </>
+  );
+}
