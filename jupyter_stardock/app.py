@@ -409,7 +409,15 @@ class StarDockApp(ExtensionApp):
         )
 
     def _on_built(self, record: BuildRecord) -> None:
-        self.publish_kernelspec(record.recipe, record.environment_id, record.tag)
+        # Identical requests share one build but may name different datasets: every
+        # dataset asked for with this environment gets its kernelspec.
+        datasets = {record.recipe.get("dataset") or ""}
+        if self.mode == "local":
+            for claimed in self.claims.of(server_user()).get(record.environment_id, []):
+                datasets.add(claimed)
+        for dataset in sorted(datasets):
+            recipe = {**record.recipe, "dataset": dataset or None}
+            self.publish_kernelspec(recipe, record.environment_id, record.tag)
 
     async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
         """StarDock kernel containers of this server (the viewer's own, when scoped)."""

@@ -17,6 +17,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ._version import __version__
+from .buildlog import step_progress
 from .builds import LABEL_DOCKERFILE, environment_json
 from .errors import EngineUnavailable, NotFound, RecipeError, StarDockError
 from .outputs import ArchiveStore
@@ -62,7 +63,15 @@ class StarDockHandler(ExtensionHandlerMixin, APIHandler):
 
 
 def error_body(err: StarDockError) -> dict[str, Any]:
-    return {"message": str(err), "reason": type(err).__name__, "version": __version__}
+    body: dict[str, Any] = {
+        "message": str(err),
+        "reason": type(err).__name__,
+        "version": __version__,
+    }
+    item = getattr(err, "item", None)
+    if item is not None:
+        body["item"] = item  # e.g. "command 2": the panel marks that line
+    return body
 
 
 class StatusHandler(StarDockHandler):
@@ -309,6 +318,12 @@ class BuildLogHandler(UserMixin, StarDockHandler):
                     chunks.append(f"event: dropped\ndata: {page.lines[0]}\n\n")
                 for i, line in enumerate(page.lines[1 if page.dropped else 0 :]):
                     chunks.append(f"id: {number + i}\ndata: {line}\n\n")
+                if any(step_progress(line) for line in page.lines):
+                    # Progress bars need no second request: the build rides along.
+                    record = builds.get(build_id)
+                    chunks.append(
+                        f"event: progress\ndata: {json.dumps(self.build_json(record))}\n\n"
+                    )
                 if chunks:
                     self.write("".join(chunks))
                     await self.flush()

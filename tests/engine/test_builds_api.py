@@ -61,6 +61,10 @@ def unique(command: str = "true") -> list[str]:
     return [f"echo test-{uuid.uuid4().hex[:10]}", command]
 
 
+#: Builds as the `progress` events of the log streams read so far carried them.
+PROGRESS: list[dict[str, Any]] = []
+
+
 async def read_sse(
     jp_fetch, build_id: str, offset: int = 0
 ) -> tuple[list[tuple[str | None, str]], dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -91,6 +95,8 @@ async def read_sse(
         )
         if fields.get("event") == "end":
             end = json.loads(fields["data"])
+        elif fields.get("event") == "progress":
+            PROGRESS.append(json.loads(fields["data"]))
         elif "data" in fields:
             events.append((fields.get("id"), fields["data"]))
     return events, end
@@ -107,7 +113,11 @@ async def test_build_follow_sse_and_image_has_labels(
     code, body = await api(jp_fetch, "POST", "builds", body=recipe)
     assert code == 202
     build = body["build"]
+    PROGRESS.clear()
     events, end = await read_sse(jp_fetch, build["id"])
+    # Progress rides along the log: one event per batch with a Step line, rising.
+    fractions = [p["progress"] for p in PROGRESS if p["id"] == build["id"]]
+    assert fractions and fractions == sorted(fractions), fractions
     assert end["state"] == "succeeded", end
     assert end["progress"] == 1.0
     lines = [data for _, data in events]
@@ -226,6 +236,15 @@ async def test_bad_requests(jp_fetch, stardock, base_image) -> None:
         jp_fetch, 400, "POST", "builds", body={"commands": ["ls\nFROM evil"]}
     )
     assert "command 1" in message.lower()
+    with pytest.raises(HTTPClientError) as info:
+        await jp_fetch(
+            "stardock",
+            "api",
+            "dockerfile",
+            method="POST",
+            body=json.dumps({"commands": ["ls", "ls\nFROM evil"]}),
+        )
+    assert json.loads(info.value.response.body)["item"] == "command 2"  # the panel marks that line
     message = await expect_error(
         jp_fetch, 400, "POST", "dockerfile", body={"apps": ["no-such-app"]}
     )
