@@ -549,17 +549,27 @@ export class StarDockModel implements IDisposable {
     let offset = 0;
     let end: IBuild | null = null;
     let failures = 0;
+    let progressEvents = false;
     const onEvent = (event: IServerEvent): void => {
       if (event.event === 'end') {
         end = parseBuild(event.data);
+        return;
+      }
+      if (event.event === 'progress') {
+        // The server sends the build along with lines that start a step.
+        progressEvents = true;
+        const record = parseBuild(event.data);
+        if (record && this._state.build?.record?.id === id && !finished(record)) {
+          this._updateBuild({ record });
+        }
         return;
       }
       this._queueLine(event.data);
       if (event.id !== null && /^\d+$/.test(event.id)) {
         offset = Number(event.id) + 1;
       }
-      if (/^Step \d+\/\d+/.test(event.data)) {
-        this._scheduleProgress(id);
+      if (!progressEvents && /^Step \d+\/\d+/.test(event.data)) {
+        this._scheduleProgress(id); // an older server: ask for the build instead
       }
     };
     while (!end && !controller.signal.aborted) {
