@@ -502,12 +502,19 @@ class StarDockApp(ExtensionApp):
                 or not spec
             ):
                 continue
+            owner = labels.get(f"{KERNEL_LABEL}.owner") or None
+            extra: dict[str, Any] = {}
+            if self.mode == "service" and owner:
+                # The kernel stays its Hub user's: same uid, folders and visibility.
+                extra = {"stardock_owner": owner, "stardock_groups": []}
+                self.kernel_owners[kernel_id] = owner
             try:
                 # The provisioner sees the running container of this id and adopts it.
                 await self.serverapp.kernel_manager.start_kernel(
-                    kernel_id=kernel_id, kernel_name=spec
+                    kernel_id=kernel_id, kernel_name=spec, **extra
                 )
             except Exception as err:
+                self.kernel_owners.pop(kernel_id, None)
                 self.log.warning(
                     "StarDock: could not adopt kernel %s (%s); archiving it instead", kernel_id, err
                 )
