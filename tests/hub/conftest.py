@@ -48,8 +48,8 @@ def _missing() -> str | None:
     return None
 
 
-def _ensure_users() -> None:
-    for name in USERS:
+def _ensure_users(users: tuple[str, ...]) -> None:
+    for name in users:
         if subprocess.run(["id", name], capture_output=True).returncode != 0:
             subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
 
@@ -145,7 +145,11 @@ class Hub:
 
 
 def _hub_config(
-    home: Path, ports: dict[str, int], admin_token: str, service_config_dir: Path
+    users: tuple[str, ...],
+    home: Path,
+    ports: dict[str, int],
+    admin_token: str,
+    service_config_dir: Path,
 ) -> str:
     return f"""
 c = get_config()  # noqa
@@ -159,7 +163,7 @@ c.JupyterHub.cookie_secret_file = "{home}/cookie_secret"
 c.JupyterHub.pid_file = "{home}/hub.pid"
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = "{uuid.uuid4().hex}"
-c.Authenticator.allowed_users = {set(USERS)!r}
+c.Authenticator.allowed_users = {set(users)!r}
 c.Spawner.cmd = ["{VENV}/bin/jupyterhub-singleuser"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = 120
@@ -193,16 +197,20 @@ c.JupyterHub.load_roles = [
 """
 
 
-@pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Hub]:
+def _start_hub(
+    home: Path,
+    users: tuple[str, ...],
+    stardock: dict[str, Any],
+    provisioner: dict[str, Any] | None = None,
+) -> Iterator[Hub]:
+    """A hub with the StarDock service configured by ``stardock`` / ``provisioner``."""
     problem = _missing()
     if problem:
         if REQUIRE_ENGINE:
             pytest.fail(f"STARDOCK_REQUIRE_ENGINE=1 but {problem}", pytrace=False)
         pytest.skip(problem)
-    _ensure_users()
+    _ensure_users(users)
     _ensure_singleuser_env()
-    home = tmp_path_factory.mktemp("hub")
     os.chmod(home, 0o755)
     datasets = {
         "open": make_sample_dataset(home / "data" / "open"),
@@ -211,24 +219,22 @@ def hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[H
     ports = {name: free_port() for name in ("proxy", "hub", "proxy_api", "service")}
     service_config = home / "service-config"
     service_config.mkdir()
-    (service_config / "jupyter_server_config.json").write_text(
-        json.dumps(
-            {
-                "StarDockApp": {
-                    "datasets": {
-                        "open": {"path": str(datasets["open"]), "title": "Open sample"},
-                        "ana-only": {"path": str(datasets["ana-only"]), "allowed_users": ["sdana"]},
-                    },
-                    "state_dir": str(home / "service-state"),
-                    "quota_builds": 1,
-                    "quota_kernels": 1,
-                }
-            }
-        )
-    )
+    config: dict[str, Any] = {
+        "StarDockApp": {
+            "datasets": {
+                "open": {"path": str(datasets["open"]), "title": "Open sample"},
+                "ana-only": {"path": str(datasets["ana-only"]), "allowed_users": ["sdana"]},
+            },
+            "state_dir": str(home / "service-state"),
+            **stardock,
+        }
+    }
+    if provisioner:
+        config["StarDockProvisioner"] = provisioner
+    (service_config / "jupyter_server_config.json").write_text(json.dumps(config))
     admin_token = uuid.uuid4().hex
     (home / "jupyterhub_config.py").write_text(
-        _hub_config(home, ports, admin_token, service_config)
+        _hub_config(users, home, ports, admin_token, service_config)
     )
     log = (home / "hub.log").open("ab")
     proc = subprocess.Popen(
@@ -260,7 +266,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[H
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the hub did not start:\n{hub.log()}") from None
                 time.sleep(0.5)
-        for user in USERS:
+        for user in users:
             hub.api("POST", f"/hub/api/users/{user}/server")
             token = hub.api(
                 "POST",
@@ -271,7 +277,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[H
                 },
             )
             hub.tokens[user] = token["token"]
-        for user in USERS:
+        for user in users:
             deadline = time.monotonic() + 180
             while not hub.api("GET", f"/hub/api/users/{user}")["servers"].get("", {}).get("ready"):
                 if time.monotonic() > deadline:
@@ -280,8 +286,24 @@ def hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[H
         yield hub
     finally:
         _stop_group(proc)
-        for user in USERS:
+        for user in users:
             _stop_user_processes(user)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Hub]:
+    """Two users, kernels over ipc (service and servers share this host), tight quotas."""
+    yield from _start_hub(
+        tmp_path_factory.mktemp("hub"), USERS, {"quota_builds": 1, "quota_kernels": 1}
+    )
+
+
+@pytest.fixture(scope="module")
+def tcp_hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Hub]:
+    """Its own user; kernels over TCP with per-kernel CurveZMQ keys, as across hosts."""
+    yield from _start_hub(
+        tmp_path_factory.mktemp("tcphub"), ("sdcarl",), {}, {"allow_network": True}
+    )
 
 
 def _stop_group(proc: subprocess.Popen[bytes]) -> None:
