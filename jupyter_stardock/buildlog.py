@@ -93,6 +93,9 @@ class BuildLog:
         while self._bytes > self.max_memory_bytes and len(self._lines) > 1:
             self._bytes -= len(self._lines.popleft()) + 1
             self._first += 1
+        if self._file is not None:
+            # Once per batch: the log must survive a server that is killed mid-build.
+            self._file.flush()
         self._wake()
 
     def _write(self, line: str, size: int) -> None:

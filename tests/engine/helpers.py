@@ -20,3 +20,14 @@ def run_in_image(
     finally:
         api.remove_container(container, force=True)
     return status, logs
+
+
+def step_containers(lines: list[str]) -> set[str]:
+    """The containers the classic builder ran a build's steps in ("---> Running in ...")."""
+    return {ln.split("Running in ", 1)[1].strip() for ln in lines if "---> Running in " in ln}
+
+
+def left_over(engine: Engine, containers: set[str]) -> set[str]:
+    """Which of these containers still exist (other tests' containers never count)."""
+    existing = {c["Id"] for c in engine.containers_sync()}
+    return {cid for cid in containers if any(e.startswith(cid) for e in existing)}

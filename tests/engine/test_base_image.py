@@ -12,7 +12,7 @@ from jupyter_stardock.engine import Engine
 from jupyter_stardock.errors import BuildFailed
 
 from ..conftest import host_extra_certs, run_cli
-from .helpers import run_in_image
+from .helpers import left_over, run_in_image, step_containers
 
 
 def _run(
@@ -114,17 +114,6 @@ def test_debootstrap_failure_is_one_line_error_and_tags_nothing(engine) -> None:
     assert len(error_lines) == 1, result.stderr
     assert "debootstrap failed" in error_lines[0] and "--mirror" in error_lines[0]
     assert engine.image_sync(f"{repository}:latest") is None
-
-
-def step_containers(lines: list[str]) -> set[str]:
-    """The containers the classic builder ran this build's steps in ("---> Running in ...")."""
-    return {ln.split("Running in ", 1)[1].strip() for ln in lines if "---> Running in " in ln}
-
-
-def left_over(engine: Engine, containers: set[str]) -> set[str]:
-    """Which of these containers still exist (other tests' containers never count)."""
-    existing = {c["Id"] for c in engine.containers_sync()}
-    return {cid for cid in containers if any(e.startswith(cid) for e in existing)}
 
 
 def test_failed_build_reports_the_engine_error_and_leaves_no_container(engine, base_image) -> None:

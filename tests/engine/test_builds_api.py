@@ -12,6 +12,7 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from ..server_process import ServerProcess
+from .helpers import left_over, step_containers
 
 
 @pytest.fixture
@@ -163,7 +164,6 @@ async def test_identical_posts_coalesce_into_one_engine_build(
 
 
 async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_image, engine) -> None:
-    before = {c["Id"] for c in engine.containers_sync()}
     _code, body = await api(
         jp_fetch, "POST", "builds", body={"commands": unique("echo sleeping; sleep 300")}
     )
@@ -179,11 +179,14 @@ async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_ima
     assert cancelled["state"] == "cancelled"
     _code, again = await api(jp_fetch, "GET", "builds", build_id)
     assert again["state"] == "cancelled" and again["image_id"] is None
+    # The build's own step containers: gone, whatever else the shared engine runs.
+    ours = step_containers(buildlog.read(0).lines)
+    assert ours, buildlog.read(0).lines
     for _ in range(40):
-        if not {c["Id"] for c in engine.containers_sync()} - before:
+        if not left_over(engine, ours):
             break
         await asyncio.sleep(0.5)
-    assert {c["Id"] for c in engine.containers_sync()} <= before
+    assert left_over(engine, ours) == set()
 
 
 class TestTimeout:
@@ -195,17 +198,17 @@ class TestTimeout:
         }
 
     async def test_timeout_stops_the_build(self, jp_fetch, stardock, base_image, engine) -> None:
-        before = {c["Id"] for c in engine.containers_sync()}
         _code, body = await api(jp_fetch, "POST", "builds", body={"commands": unique("sleep 300")})
         record = await stardock.builds.wait(body["build"]["id"])
         assert record.state == "failed"
         assert "longer than the limit of 4 seconds" in record.error
         assert record.image_id is None
+        ours = step_containers(stardock.builds.log(record.id).read(0).lines)
         for _ in range(40):
-            if not {c["Id"] for c in engine.containers_sync()} - before:
+            if not left_over(engine, ours):
                 break
             await asyncio.sleep(0.5)
-        assert {c["Id"] for c in engine.containers_sync()} <= before
+        assert left_over(engine, ours) == set()
 
 
 async def test_status_answers_quickly_while_a_build_streams(jp_fetch, stardock, base_image) -> None:
@@ -312,7 +315,6 @@ def test_server_killed_mid_build_shows_interrupted_after_restart(
     server = ServerProcess(tmp_path)
     server.start()
     try:
-        before = {c["Id"] for c in engine.containers_sync()}
         body = server.request(
             "POST", "/stardock/api/builds", {"commands": unique("echo long; sleep 300")}
         )
@@ -328,10 +330,15 @@ def test_server_killed_mid_build_shows_interrupted_after_restart(
         record = server.request("GET", f"/stardock/api/builds/{build_id}")
         assert record["state"] == "failed"
         assert "interrupted by a server restart" in record["error"]
-        # The engine dropped the build when its client vanished: nothing left running.
+        # The engine dropped the build when its client vanished: its step container
+        # does not outlive the killed server.
+        ours = step_containers(
+            server.request("GET", f"/stardock/api/builds/{build_id}/log")["lines"]
+        )
+        assert ours
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and {c["Id"] for c in engine.containers_sync()} - before:
+        while time.monotonic() < deadline and left_over(engine, ours):
             time.sleep(0.5)
-        assert {c["Id"] for c in engine.containers_sync()} <= before
+        assert left_over(engine, ours) == set()
     finally:
         server.stop()
