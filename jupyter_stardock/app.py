@@ -432,13 +432,12 @@ class StarDockApp(ExtensionApp):
             owner = labels.get(f"{KERNEL_LABEL}.owner")
             if viewer is not None and not viewer.may_see(owner):
                 continue
-            if self.mode == "service" and owner:
-                # The user's server shows it relative to the user's home (their root).
-                root = hub_user_home(owner)
+            # In the hub service, the user's server shows it relative to the user's home.
+            base = hub_user_home(owner) if self.mode == "service" and owner else root
             outputs = Path(labels.get(f"{KERNEL_LABEL}.outputs", ""))
             relative = None
-            if root is not None and outputs.is_relative_to(root):
-                relative = outputs.relative_to(root).as_posix()
+            if base is not None and outputs.is_relative_to(base):
+                relative = outputs.relative_to(base).as_posix()
             kernels.append(
                 {
                     "id": labels.get(KERNEL_LABEL),
@@ -503,10 +502,10 @@ class StarDockApp(ExtensionApp):
             ):
                 continue
             owner = labels.get(f"{KERNEL_LABEL}.owner") or None
-            extra: dict[str, Any] = {}
+            extra: dict[str, Any] = {"stardock_adopt": True}
             if self.mode == "service" and owner:
                 # The kernel stays its Hub user's: same uid, folders and visibility.
-                extra = {"stardock_owner": owner, "stardock_groups": []}
+                extra.update(stardock_owner=owner, stardock_groups=[])
                 self.kernel_owners[kernel_id] = owner
             try:
                 # The provisioner sees the running container of this id and adopts it.

@@ -32,7 +32,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from ._version import __version__
 from .datasets import Dataset
 from .engine import LABEL_PREFIX, BindMount, ContainerSpec, Engine
-from .errors import StarDockError
+from .errors import EngineError, StarDockError
 from .outputs import ArchiveStore, checksum_listing
 
 __all__ = [
@@ -240,10 +240,16 @@ class ContainerKernel:
         """Start the container; returns the host side's connection info (key as bytes)."""
         await self.engine.run(self._prepare_runtime)
         spec = self.container_spec(env)
-        # A container of an earlier run of this kernel id (restart) must go first.
-        await self.engine.run(self.engine.remove_container_sync, spec.name or "")
         try:
-            self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
+            try:
+                self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
+            except EngineError as err:
+                if "Conflict" not in str(err):
+                    raise
+                # A container of an earlier run of this kernel id was left (a start that
+                # died half-way): it goes, and the start is tried once more.
+                await self.engine.run(self.engine.remove_container_sync, spec.name or "")
+                self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
         except StarDockError as err:
             raise KernelStartError(f"The kernel's container could not start: {err}") from err
         return await self._host_connection()

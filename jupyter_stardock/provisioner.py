@@ -253,7 +253,7 @@ class StarDockProvisioner(KernelProvisionerBase):
         return RemoteKernel(client, self.kernel_id, self.environment, self.dataset or None)
 
     async def _make_kernel(
-        self, app: StarDockApp, owner: str | None, groups: list[str] | None
+        self, app: StarDockApp, owner: str | None, groups: list[str] | None, adopt: bool = False
     ) -> ContainerKernel:
         # Operator settings as the server sees them (read by the caller), also when
         # a standalone tool (nbconvert, console) starts this kernel.
@@ -288,7 +288,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             base.mkdir(mode=0o711, exist_ok=True)
             os.chmod(base, 0o711)  # enter, not list; each kernel's folder is its user's only
             runtime = base / self.kernel_id[:13]
-        orphan = await self._orphan(engine, runtime)
+        orphan = await self._orphan(engine, runtime) if adopt else None
         if orphan is not None:
             # Adopting a kernel whose server died: keep its outputs, times and key.
             labels = orphan["Config"]["Labels"]
@@ -332,8 +332,8 @@ class StarDockProvisioner(KernelProvisionerBase):
     async def _orphan(self, engine: Engine, runtime: Path) -> dict[str, Any] | None:
         """A running container of this very kernel id, left by a server that died.
 
-        Kernel ids are fresh UUIDs, so on a first launch one exists only when the
-        server's reconcile asked to adopt it (c.StarDockApp.orphan_policy = 'adopt').
+        Asked for only by the server's reconcile (c.StarDockApp.orphan_policy =
+        'adopt'); an ordinary start never spends an engine call on it.
         """
         data = await engine.run(engine.inspect_container_sync, f"stardock-kernel-{self.kernel_id}")
         if not data or not (data.get("State") or {}).get("Running"):
@@ -359,6 +359,9 @@ class StarDockProvisioner(KernelProvisionerBase):
         # Set by the hub service's kernel API: whose kernel this is (from their token).
         owner = kwargs.pop("stardock_owner", None)
         groups = kwargs.pop("stardock_groups", None)
+        # Set by the server's reconcile (orphan_policy 'adopt'): take over the running
+        # container of this kernel id instead of starting one.
+        adopt = bool(kwargs.pop("stardock_adopt", False))
         if self._kernel is None and self._remote is None:
             # Restarts keep the same outputs, runtime folder and key.
             try:
@@ -368,7 +371,7 @@ class StarDockProvisioner(KernelProvisionerBase):
                 if app.service_url and not self._in_service():
                     self._remote = await self._make_remote(app)
                 else:
-                    self._kernel = await self._make_kernel(app, owner, groups)
+                    self._kernel = await self._make_kernel(app, owner, groups, adopt)
             except StarDockError as err:
                 raise KernelStartFailed(str(err)) from err
         kwargs.pop("extra_arguments", None)
