@@ -70,20 +70,26 @@ async def execute(ws: Any, code: str, timeout: float = 120) -> dict[str, Any]:
 
 
 async def wait_ready(ws: Any, timeout: float = 60) -> None:
-    """kernel_info until the kernel answers (it may still be starting)."""
+    """kernel_info until the kernel answers on shell *and* iopub (it may still be starting).
+
+    After a restart the shell reply can come before the server's iopub subscription
+    is live; an execute then would lose its output. The status messages a
+    kernel_info_request causes on iopub show that it is.
+    """
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         request = _message("kernel_info_request", {})
         await ws.write_message(json.dumps(request))
+        replied = published = False
         try:
-            while True:
+            while not (replied and published):
                 raw = await asyncio.wait_for(ws.read_message(), 2)
                 msg = json.loads(raw)
-                if (
-                    msg["msg_type"] == "kernel_info_reply"
-                    and msg["parent_header"]["msg_id"] == request["header"]["msg_id"]
-                ):
-                    return
+                if msg["parent_header"].get("msg_id") != request["header"]["msg_id"]:
+                    continue
+                replied = replied or msg["msg_type"] == "kernel_info_reply"
+                published = published or msg["msg_type"] == "status"
+            return
         except TimeoutError:
             if asyncio.get_running_loop().time() > deadline:
                 raise

@@ -29,11 +29,6 @@ def jp_server_config(tmp_path):  # type: ignore[no-untyped-def]
     }
 
 
-@pytest.fixture
-def stardock(jp_serverapp):  # type: ignore[no-untyped-def]
-    return jp_serverapp.web_app.settings["stardock"]
-
-
 async def api(jp_fetch, method: str, *path: str, body: Any = None, **kwargs: Any) -> Any:  # type: ignore[no-untyped-def]
     if body is not None:
         kwargs["body"] = json.dumps(body)

@@ -17,29 +17,17 @@ from typing import Any
 import pytest
 
 from jupyter_stardock.client import ServerInfo, StarDockClient
-from jupyter_stardock.sample import make_sample_dataset
 
 from ..conftest import run_cli
+from .conftest import server_config
 
 REPOSITORY = f"stardock-clitest-{uuid.uuid4().hex[:8]}/env"
 
 
-@pytest.fixture(scope="module")
-def sample_dataset(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    return make_sample_dataset(tmp_path_factory.mktemp("datasets") / "m51")
-
-
 @pytest.fixture
 def jp_server_config(sample_dataset):  # type: ignore[no-untyped-def]
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True}},
-        "StarDockApp": {
-            "datasets": {"m51": {"path": str(sample_dataset), "title": "Messier 51"}},
-            "environment_repository": REPOSITORY,
-            # Other builds may load the engine; listing images must not time out then.
-            "engine_timeout": 15.0,
-        },
-    }
+    # Other builds may load the engine; listing images must not time out then.
+    return server_config(sample_dataset, environment_repository=REPOSITORY, engine_timeout=15.0)
 
 
 @pytest.fixture

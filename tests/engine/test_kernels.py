@@ -16,25 +16,11 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from jupyter_stardock.kernels import KERNEL_LABEL
-from jupyter_stardock.sample import make_sample_dataset
 
 from ..server_process import ServerProcess
 from .kernel_helpers import execute, wait_ready
 
 KERNEL_UID = 1000 if os.geteuid() == 0 else os.getuid()
-
-
-@pytest.fixture(scope="session")
-def sample_dataset(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    return make_sample_dataset(tmp_path_factory.mktemp("datasets") / "m51")
-
-
-@pytest.fixture
-def jp_server_config(sample_dataset):  # type: ignore[no-untyped-def]
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True}},
-        "StarDockApp": {"datasets": {"m51": {"path": str(sample_dataset), "title": "Messier 51"}}},
-    }
 
 
 async def post(jp_fetch, *path: str, body: Any = None) -> Any:  # type: ignore[no-untyped-def]
@@ -54,11 +40,6 @@ async def astropy_kernelspec(jp_fetch, stardock) -> str:  # type: ignore[no-unty
     else:
         environment = body["environment"]["id"]
     return f"stardock-{environment}-m51"
-
-
-@pytest.fixture
-def stardock(jp_serverapp):  # type: ignore[no-untyped-def]
-    return jp_serverapp.web_app.settings["stardock"]
 
 
 async def start_kernel(jp_fetch, name: str) -> str:  # type: ignore[no-untyped-def]

@@ -23,9 +23,9 @@ from jupyter_stardock.client import ServerInfo, StarDockClient
 from jupyter_stardock.kernels import KERNEL_LABEL
 from jupyter_stardock.magics import StarDockMagics
 from jupyter_stardock.remote_kernel import RemoteKernel
-from jupyter_stardock.sample import make_sample_dataset
 
 from ..server_process import ServerProcess
+from .conftest import server_config
 
 PNG_CELL = """\
 print(open('/data/README.txt').readline().strip())
@@ -41,21 +41,10 @@ x = 21
 """
 
 
-@pytest.fixture(scope="module")
-def sample_dataset(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    return make_sample_dataset(tmp_path_factory.mktemp("datasets") / "m51")
-
-
 @pytest.fixture
 def jp_server_config(sample_dataset):  # type: ignore[no-untyped-def]
-    return {
-        "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True}},
-        "StarDockApp": {
-            "datasets": {"m51": {"path": str(sample_dataset), "title": "Messier 51"}},
-            # Other builds may load the engine; listing images must not time out then.
-            "engine_timeout": 15.0,
-        },
-    }
+    # Other builds may load the engine; listing images must not time out then.
+    return server_config(sample_dataset, engine_timeout=15.0)
 
 
 @pytest.fixture
