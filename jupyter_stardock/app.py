@@ -24,10 +24,11 @@ from .catalog import Catalog, default_catalog_dirs
 from .claims import EnvironmentClaims
 from .datasets import DatasetRegistry
 from .engine import Engine
-from .errors import StarDockError
+from .errors import EngineUnavailable, StarDockError
 from .hub import ServiceClient, hub_user_home, service_client_from_env
 from .kernels import KERNEL_LABEL, archive_orphans
-from .kernelspecs import KernelspecStore
+from .kernelspecs import KernelspecStore, LaunchableKernelSpecs
+from .status import EngineHealth
 from .users import Viewer, local_groups, server_user
 
 __all__ = ["StarDockApp"]
@@ -177,6 +178,29 @@ class StarDockApp(ExtensionApp):
         "stardock/env",
         config=True,
         help="Repository that built environments are tagged in, as '<repository>:<content hash>'.",
+    )
+
+    shared_environments = List(
+        Unicode(),
+        config=True,
+        help=(
+            "Environments every user of this server sees in their lists (the panel, the "
+            "REST API, `jupyter stardock envs`) besides the ones they built themselves, by "
+            "environment id, e.g. ['1806e153c361bb43']; ['*'] shares every environment on "
+            "the engine. Others' environments stay out of a user's lists otherwise, even "
+            "when several servers or unix users share one engine."
+        ),
+    )
+
+    kernelspec_cache_seconds = Float(
+        30.0,
+        config=True,
+        help=(
+            "Seconds this server keeps the engine's list of environments when it decides "
+            "which StarDock kernelspecs to offer (the Launcher shows only kernels whose "
+            "environment exists and whose dataset is this server's); a build here updates "
+            "it at once."
+        ),
     )
 
     max_concurrent_builds = Int(
@@ -337,6 +361,7 @@ class StarDockApp(ExtensionApp):
     catalog: Catalog
     kernelspecs: KernelspecStore
     reconciled: asyncio.Event
+    engine_health: EngineHealth
 
     def make_engine(self) -> Engine:
         return Engine(
@@ -452,6 +477,19 @@ class StarDockApp(ExtensionApp):
                 }
             )
         return kernels
+
+    def visible_environments(
+        self, viewer: Viewer, environments: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The environments in a user's lists: those they built (claims) and the shared ones.
+
+        The engine holds every environment that any server on it built; another
+        user's private environment is theirs to see, not this user's.
+        """
+        if viewer.admin or "*" in self.shared_environments:
+            return environments
+        mine = set(self.claims.of(viewer.name)) | set(self.shared_environments)
+        return [e for e in environments if e["id"] in mine]
 
     async def environment_in_use(self, environment: str) -> bool:
         return any(k["environment"] == environment for k in await self.running_kernels())
@@ -588,8 +626,45 @@ class StarDockApp(ExtensionApp):
         self.builds = self.make_builds(self.engine)
         self.builds.on_built = self._on_built
         self.kernelspecs = self.make_kernelspecs()
+        self.engine_health = EngineHealth(self.engine.address, self.log)
         self.settings.update({"stardock": self, "stardock_engine": self.engine})
+        if self.mode == "local" and self.serverapp is not None:
+            self.settings["kernel_spec_manager"] = self.launchable_kernelspecs(
+                self.serverapp.kernel_spec_manager
+            )
         self.log.info("StarDock %s uses the Docker Engine at %s", __version__, self.engine.address)
+
+    def launchable_kernelspecs(self, wrapped: Any) -> LaunchableKernelSpecs:
+        """The kernel spec manager the REST API uses: only kernels this server can start."""
+        launchable = LaunchableKernelSpecs(
+            wrapped,
+            datasets=self._own_dataset_ids,
+            environments=self._engine_environment_ids,
+            ttl=self.kernelspec_cache_seconds,
+            on_error=self._kernelspec_listing_failed,
+        )
+        self.kernelspecs.on_write = launchable.add_environment
+        return launchable
+
+    def _own_dataset_ids(self) -> set[str]:
+        if self.dataset_registry is None:
+            return set()
+        visible = self.dataset_registry.visible_to(server_user(), local_groups())
+        return {d.id for d in visible}
+
+    async def _engine_environment_ids(self) -> set[str]:
+        assert self.builds is not None
+        try:
+            environments = await self.builds.environments()
+        except EngineUnavailable as err:
+            self.engine_health.failed(str(err))
+            raise
+        self.engine_health.answered()
+        return {e["id"] for e in environments}
+
+    def _kernelspec_listing_failed(self, err: Exception) -> None:
+        if not isinstance(err, EngineUnavailable):  # an outage is logged once, by engine_health
+            self.log.warning("StarDock: could not list environments for the kernelspecs: %s", err)
 
     def initialize_handlers(self) -> None:
         from .handlers import routes

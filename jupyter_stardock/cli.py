@@ -7,6 +7,7 @@ files, section ``StarDockApp``), so an operator sets things once.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jupyter_core.application import JupyterApp
-from jupyter_core.paths import jupyter_data_dir
+from jupyter_core.paths import jupyter_data_dir, jupyter_runtime_dir
 from traitlets import Bool, Float, List, Unicode
 
 from ._version import __version__
@@ -26,8 +27,9 @@ from .base import BASE_LABEL, BaseImageRequest, ensure_base_image, read_extra_ce
 from .client import (
     ApiError,
     BuildProgress,
-    ServerNotFound,
+    ServerInfo,
     StarDockClient,
+    _runtime_servers,
     discover_server,
     environments_table,
     format_age,
@@ -46,6 +48,9 @@ __all__ = ["main"]
 
 _shared_aliases = {
     "docker-host": "StarDockApp.docker_host",
+    # jupyter_core's own: a configuration file beside (after) the usual ones.
+    "config": "JupyterApp.config_file",
+    "log-level": "Application.log_level",
 }
 
 
@@ -179,13 +184,31 @@ class BaseCommand(StarDockSubcommand):
             engine.close()
 
 
+DEMO_NEXT_STEP = (
+    "Next: open the address JupyterLab prints below in a browser, then the StarDock tab "
+    "in the left sidebar: pick the dataset m51, tick apps, press Build."
+)
+
+
+def require_jupyterlab() -> None:
+    """The demo runs this interpreter's JupyterLab; say how to get it when it is missing."""
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise StarDockError(
+            f"JupyterLab is not installed for {sys.executable}, and the demo runs the "
+            f"JupyterLab of this Python. Install it with `{sys.executable} -m pip install "
+            "jupyterlab` (or reinstall jupyter-stardock, which depends on it), then run "
+            "`jupyter stardock demo` again."
+        )
+
+
 class DemoCommand(StarDockSubcommand):
     name = "demo"
     description = """Start JupyterLab with StarDock ready on a small generated sample dataset.
 
     Makes the sample dataset (synthetic FITS images of M51), makes sure the base
     image exists (bootstrapping it from the host's Debian mirror when no registry
-    answers), and starts `jupyter lab`. Options after `--` go to JupyterLab.
+    answers), and starts the JupyterLab of this Python (`python -m jupyterlab`).
+    Options after `--` go to JupyterLab.
     """
     examples = """
     jupyter stardock demo
@@ -204,6 +227,7 @@ class DemoCommand(StarDockSubcommand):
     }
 
     def run(self) -> None:
+        require_jupyterlab()  # before any slow step: the last one needs it
         settings = self.settings()
         engine = settings.make_engine()
         try:
@@ -235,13 +259,22 @@ class DemoCommand(StarDockSubcommand):
             }
         }
         config_file.write_text(json.dumps(demo_config, indent=2))
-        argv = ["jupyter", "lab", f"--config={config_file}", f"--ServerApp.root_dir={workdir}"]
+        # This interpreter's JupyterLab, never the first `jupyter-lab` on PATH: that one
+        # may belong to another Python, with another (or no) jupyter-stardock.
+        argv = [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            f"--config={config_file}",
+            f"--ServerApp.root_dir={workdir}",
+        ]
         if os.geteuid() == 0:
             # Containers and test machines run as root; the kernels still never do.
             argv.append("--allow-root")
         argv += self.extra_args
         print("Starting: " + " ".join(argv), flush=True)
-        os.execvp(argv[0], argv)
+        print(DEMO_NEXT_STEP, flush=True)
+        os.execv(argv[0], argv)
 
     def _make_base(self, settings: StarDockApp, engine: Any) -> None:
         certs = settings.extra_ca_certs or sorted(
@@ -298,6 +331,22 @@ class DoctorCommand(StarDockSubcommand):
     """
 
     json_output = Bool(False, config=True, help="Print JSON for scripts instead of text.")
+    url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Check only the Jupyter server at this address, e.g. 'http://127.0.0.1:8888/'. "
+            "Default: JUPYTER_SERVER_URL, else every server running in Jupyter's runtime folder."
+        ),
+    )
+    token = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="The token of the server given with --url. Default: its runtime file's, or JUPYTER_TOKEN.",
+    )
+    aliases = {**_shared_aliases, "url": "DoctorCommand.url", "token": "DoctorCommand.token"}
     flags = {"json": ({"DoctorCommand": {"json_output": True}}, json_output.help)}
 
     def run(self) -> None:
@@ -313,17 +362,20 @@ class DoctorCommand(StarDockSubcommand):
             Check("catalog", "warn", problem, "Fix or remove that catalog entry.")
             for problem in map(str, settings.load_catalog().problems)
         ]
-        checks.append(self._server())
-        ok = all(c.status != "fail" for c in checks)
+        checks += self._servers()
+        failed = sum(c.status == "fail" for c in checks)
+        warned = sum(c.status == "warn" for c in checks)
         if self.json_output:
-            print(json.dumps({"ok": ok, "checks": [c.to_json() for c in checks]}, indent=2))
+            print(
+                json.dumps(
+                    {"ok": not failed, "warnings": warned, "checks": [c.to_json() for c in checks]},
+                    indent=2,
+                )
+            )
         else:
             print("\n".join(map(str, checks)))
-            failed = sum(c.status == "fail" for c in checks)
-            print(
-                "\nAll good." if ok else f"\n{failed} problem{'s' if failed != 1 else ''} to fix."
-            )
-        if not ok:
+            print("\n" + doctor_summary(failed, warned))
+        if failed:
             self.exit(1)
 
     def _engine_and_base(self, settings: StarDockApp, engine: Engine) -> list[Check]:
@@ -427,22 +479,72 @@ class DoctorCommand(StarDockSubcommand):
         finally:
             registry.close()
 
-    def _server(self) -> Check:
-        try:
-            client = StarDockClient(discover_server())
-            status = client.status()
-        except ServerNotFound:
-            return Check(
-                "server", "ok", "No running Jupyter server found (not needed for these checks)."
+    def _servers(self) -> list[Check]:
+        """The server given (--url, JUPYTER_SERVER_URL), else every running one."""
+        if self.url or os.environ.get("JUPYTER_SERVER_URL"):
+            server = discover_server(self.url, self.token, override_hint="--url URL --token TOKEN")
+            return [_server_check(server, given=True)]
+        runtime = Path(jupyter_runtime_dir())
+        running = _runtime_servers(runtime)
+        if not running:
+            return [
+                Check(
+                    "server",
+                    "ok",
+                    f"No Jupyter server is running (none in {runtime}); not needed for these checks.",
+                )
+            ]
+        return [
+            _server_check(
+                ServerInfo(info["url"], str(info.get("token") or ""), str(path)), given=False
             )
-        except StarDockError as err:
-            return Check("server", "warn", str(err))
+            for path, info in running
+        ]
+
+
+def doctor_summary(failed: int, warned: int) -> str:
+    """Say "All good." only when every check passed; a warning is worth reading, not a failure."""
+    if failed:
+        return f"{failed} problem{'s' if failed != 1 else ''} to fix."
+    if warned:
+        return f"Nothing must be fixed; {warned} warning{'s' if warned != 1 else ''} above."
+    return "All good."
+
+
+def _server_check(server: ServerInfo, *, given: bool) -> Check:
+    """Whether a running server has StarDock and its engine; a server asked for must."""
+    name = f"server {server.url}"
+    try:
+        status = StarDockClient(server).status()
+    except ApiError as err:
+        if err.status == 404:
+            return Check(
+                name,
+                "fail" if given else "warn",
+                f"It runs no StarDock extension (found via {server.source}).",
+                "Enable it: `jupyter server extension enable jupyter_stardock`, then restart "
+                "that server.",
+            )
+        if err.status == 503:
+            return Check(
+                name,
+                "fail",
+                f"Its StarDock cannot reach its engine: {err}",
+                "Start the engine that server uses (or fix its c.StarDockApp.docker_host).",
+            )
+        return Check(name, "fail" if given else "warn", str(err))
+    except StarDockError as err:
+        return Check(name, "fail" if given else "warn", str(err))
+    version = status.get("version", "?")
+    if version != __version__:
         return Check(
-            "server",
-            "ok",
-            f"{client.server.url} runs StarDock {status.get('version', '?')} "
-            f"(found via {client.server.source}).",
+            name,
+            "warn",
+            f"It runs StarDock {version}, this command is {__version__} (found via "
+            f"{server.source}).",
+            "Restart that server so it loads the installed version.",
         )
+    return Check(name, "ok", f"It runs StarDock {version} (found via {server.source}).")
 
 
 def _dataset_check(dataset: Dataset) -> Check:

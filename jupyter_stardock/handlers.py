@@ -74,7 +74,38 @@ def error_body(err: StarDockError) -> dict[str, Any]:
     return body
 
 
-class StatusHandler(StarDockHandler):
+class EngineOutageMixin:
+    """An engine outage is logged once when it starts and once when it ends (EngineHealth).
+
+    jupyter_server logs every 5xx as an error with the request's headers; the panel
+    polls the status and its lists every few seconds, so an outage would otherwise
+    be one error per poll.
+    """
+
+    _outage = False
+
+    def engine_down(self: Any, err: StarDockError) -> None:
+        if isinstance(err, EngineUnavailable):
+            self._outage = True
+            self.stardock.engine_health.failed(str(err))
+
+    def _handle_request_exception(self: Any, e: BaseException) -> None:
+        if isinstance(e, EngineUnavailable) and not self._finished:
+            self.engine_down(e)
+            self.send_error(e.status_code, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)  # type: ignore[misc]
+
+    def _log(self: Any) -> None:
+        if self._outage:
+            self.log.debug(
+                "%s %s: 503, the engine is unreachable", self.request.method, self.request.path
+            )
+            return
+        super()._log()  # type: ignore[misc]
+
+
+class StatusHandler(EngineOutageMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -95,9 +126,11 @@ class StatusHandler(StarDockHandler):
         except StarDockError as err:
             self._send_error(err)
             return
+        app.engine_health.answered()
         self.finish(json.dumps(reply))
 
     def _send_error(self, err: StarDockError) -> None:
+        self.engine_down(err)
         self.set_status(err.status_code)
         self.finish(json.dumps({**error_body(err), "engine": None}))
 
@@ -341,16 +374,13 @@ class BuildLogHandler(UserMixin, StarDockHandler):
         self.finish()
 
 
-class EnvironmentsHandler(UserMixin, StarDockHandler):
+class EnvironmentsHandler(EngineOutageMixin, UserMixin, StarDockHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         environments = await self.stardock.builds.environments()
-        viewer = self.viewer
-        if viewer.owner_filter is not None:
-            mine = self.stardock.claims.of(viewer.name)
-            environments = [e for e in environments if e["id"] in mine]
-        self.finish(json.dumps({"environments": environments}))
+        visible = self.stardock.visible_environments(self.viewer, environments)
+        self.finish(json.dumps({"environments": visible}))
 
 
 class EnvironmentHandler(UserMixin, StarDockHandler):

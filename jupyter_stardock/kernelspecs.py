@@ -9,14 +9,19 @@ path is looked up in the operator's configuration at every start.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["KernelspecStore", "kernelspec_name"]
+from jupyter_client.kernelspec import NoSuchKernel
+from jupyter_core.utils import ensure_async
+
+__all__ = ["KernelspecStore", "LaunchableKernelSpecs", "kernelspec_name"]
 
 PROVISIONER = "stardock-provisioner"
 PREFIX = "stardock-"
@@ -44,6 +49,9 @@ class KernelspecStore:
 
     def __init__(self, kernels_dir: Path) -> None:
         self.kernels_dir = kernels_dir
+        #: Called with the environment of each kernelspec written (the server's listing
+        #: learns of a new environment at once).
+        self.on_write: Callable[[str], None] | None = None
 
     def write(
         self,
@@ -84,6 +92,8 @@ class KernelspecStore:
         tmp = folder / "kernel.json.tmp"
         tmp.write_text(json.dumps(spec, indent=1))
         tmp.replace(folder / "kernel.json")
+        if self.on_write is not None:
+            self.on_write(environment)
         return name
 
     def names(self) -> list[str]:
@@ -126,3 +136,101 @@ class KernelspecStore:
                 shutil.rmtree(self.kernels_dir / name, ignore_errors=True)
                 removed.append(name)
         return removed
+
+
+def stardock_meta(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The StarDock part of a kernelspec (as a dict), or None for any other kernel."""
+    metadata = spec.get("metadata") or {}
+    provisioner = (metadata.get("kernel_provisioner") or {}).get("provisioner_name")
+    if provisioner != PROVISIONER:
+        return None
+    return dict(metadata.get("stardock") or {})
+
+
+class LaunchableKernelSpecs:
+    """A server's kernel spec manager as its REST API (and so the Launcher) sees it.
+
+    StarDock kernelspecs are files in the unix user's Jupyter data folder, which
+    every server of that user reads, whatever its datasets or engine. A server
+    lists one only when it can start it: its dataset is one of this server's,
+    visible to its user, and its environment exists on this server's engine. The
+    engine's answer is kept for ``ttl`` seconds, so listing kernelspecs does not
+    call the engine each time; with the engine down, no StarDock kernel is offered.
+
+    Everything else is the wrapped manager's: other kernels, starting kernels (the
+    kernel manager holds the wrapped one), and tools without a server (nbconvert,
+    ``jupyter console``), which read the files as they are.
+    """
+
+    def __init__(
+        self,
+        wrapped: Any,
+        *,
+        datasets: Callable[[], set[str]],
+        environments: Callable[[], Awaitable[set[str]]],
+        ttl: float,
+        on_error: Callable[[Exception], None] = lambda err: None,
+    ) -> None:
+        self._wrapped = wrapped
+        self._datasets = datasets
+        self._fetch_environments = environments
+        self._ttl = ttl
+        self._on_error = on_error
+        self._environments: set[str] = set()
+        self._fetched = float("-inf")
+        self._pending: asyncio.Future[set[str]] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+    async def environments(self) -> set[str]:
+        """The engine's environments, at most ``ttl`` seconds old; one engine call at a time."""
+        if time.monotonic() - self._fetched < self._ttl:
+            return self._environments
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._refresh())
+        return await asyncio.shield(self._pending)
+
+    async def _refresh(self) -> set[str]:
+        try:
+            self._environments = set(await self._fetch_environments())
+        except Exception as err:  # an engine outage: offer no StarDock kernel until it is back
+            self._environments = set()
+            self._on_error(err)
+        finally:
+            self._fetched = time.monotonic()
+            self._pending = None
+        return self._environments
+
+    def add_environment(self, environment: str) -> None:
+        """A build just made it: offer its kernels now, not after the cache expires."""
+        self._environments.add(environment)
+
+    def launchable(self, spec: Mapping[str, Any], environments: set[str]) -> bool:
+        meta = stardock_meta(spec)
+        if meta is None:
+            return True
+        dataset = meta.get("dataset")
+        if dataset and dataset not in self._datasets():
+            return False
+        return meta.get("environment") in environments
+
+    async def get_all_specs(self) -> dict[str, Any]:
+        specs = await ensure_async(self._wrapped.get_all_specs())
+        if not any(stardock_meta(s.get("spec") or {}) is not None for s in specs.values()):
+            return dict(specs)  # no StarDock kernelspec: no reason to ask the engine
+        environments = await self.environments()
+        return {
+            name: s
+            for name, s in specs.items()
+            if self.launchable(s.get("spec") or {}, environments)
+        }
+
+    async def get_kernel_spec(self, kernel_name: str) -> Any:
+        spec = await ensure_async(self._wrapped.get_kernel_spec(kernel_name))
+        as_dict = spec.to_dict() if hasattr(spec, "to_dict") else dict(spec)
+        if stardock_meta(as_dict) is not None and not self.launchable(
+            as_dict, await self.environments()
+        ):
+            raise NoSuchKernel(kernel_name)
+        return spec

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from ._version import __version__
 from .base import BASE_LABEL
 from .engine import Engine
 
-__all__ = ["engine_status"]
+__all__ = ["EngineHealth", "engine_status"]
 
 
 async def engine_status(engine: Engine, base_alias: str) -> dict[str, Any]:
@@ -33,3 +35,48 @@ async def engine_status(engine: Engine, base_alias: str) -> dict[str, Any]:
             "--bootstrap` on a site with no image registry)."
         )
     return {"version": __version__, "engine": info.to_json(), "base_image": base}
+
+
+class EngineHealth:
+    """Whether the engine answered last time, so an outage is logged when it starts and ends.
+
+    The panel polls the status every few seconds; logging each failed poll would
+    bury the one line an operator needs under one per request.
+    """
+
+    def __init__(self, address: str, log: logging.Logger | None = None) -> None:
+        self.address = address
+        self.log = log or logging.getLogger("jupyter_stardock")
+        self.down_since: float | None = None
+        self.reason = ""
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, reason: str) -> bool:
+        """Record a failed request; True (and one warning) only when an outage starts."""
+        self.reason = reason
+        if self.down_since is not None:
+            return False
+        self.down_since = time.monotonic()
+        self.log.warning(
+            "StarDock: the Docker Engine at %s is unreachable: %s Status requests answer 503 "
+            "until it is back; this is logged again only when it answers.",
+            self.address,
+            reason,
+        )
+        return True
+
+    def answered(self) -> bool:
+        """Record an answer; True (and one line) only when an outage ends."""
+        if self.down_since is None:
+            return False
+        lasted = time.monotonic() - self.down_since
+        self.down_since = None
+        self.log.warning(
+            "StarDock: the Docker Engine at %s answers again, after %.0f seconds unreachable.",
+            self.address,
+            lasted,
+        )
+        return True

@@ -5,7 +5,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from jupyter_stardock.cli import _TerminalProgress, last_used, plan_prune
+import pytest
+
+from jupyter_stardock.cli import (
+    DEMO_NEXT_STEP,
+    _TerminalProgress,
+    doctor_summary,
+    last_used,
+    plan_prune,
+    require_jupyterlab,
+)
 from jupyter_stardock.client import BuildProgress
 
 from ..conftest import run_cli
@@ -106,3 +115,31 @@ def test_bad_commands_and_options_are_one_line() -> None:
     result = run_cli("rm", timeout=60)
     assert result.returncode == 2
     assert "name the environment" in one_line(result.stderr)
+
+
+def test_doctor_says_all_good_only_when_every_check_passed() -> None:
+    assert doctor_summary(0, 0) == "All good."
+    assert doctor_summary(0, 2) == "Nothing must be fixed; 2 warnings above."
+    assert doctor_summary(1, 3) == "1 problem to fix."
+
+
+def test_demo_says_what_to_install_when_jupyterlab_is_missing(monkeypatch) -> None:
+    import importlib.util
+    import sys
+
+    from jupyter_stardock.errors import StarDockError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "jupyterlab" else real(name, *a),
+    )
+    with pytest.raises(StarDockError) as info:
+        require_jupyterlab()
+    assert f"{sys.executable} -m pip install jupyterlab" in str(info.value)
+
+
+def test_demo_runs_this_pythons_jupyterlab() -> None:
+    require_jupyterlab()  # installed here: the package depends on it
+    assert "StarDock tab in the left sidebar" in DEMO_NEXT_STEP
