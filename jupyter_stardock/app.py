@@ -644,6 +644,7 @@ class StarDockApp(ExtensionApp):
             on_error=self._kernelspec_listing_failed,
         )
         self.kernelspecs.on_write = launchable.add_environment
+        self.engine_health.on_recovered = launchable.expire
         return launchable
 
     def _own_dataset_ids(self) -> set[str]:

@@ -202,6 +202,10 @@ class LaunchableKernelSpecs:
             self._pending = None
         return self._environments
 
+    def expire(self) -> None:
+        """Ask the engine again at the next listing (it has just come back)."""
+        self._fetched = float("-inf")
+
     def add_environment(self, environment: str) -> None:
         """A build just made it: offer its kernels now, not after the cache expires."""
         self._environments.add(environment)

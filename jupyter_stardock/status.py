@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ._version import __version__
@@ -49,6 +50,8 @@ class EngineHealth:
         self.log = log or logging.getLogger("jupyter_stardock")
         self.down_since: float | None = None
         self.reason = ""
+        #: Called when an outage ends, e.g. to forget answers cached while it lasted.
+        self.on_recovered: Callable[[], None] | None = None
 
     @property
     def down(self) -> bool:
@@ -79,4 +82,6 @@ class EngineHealth:
             self.address,
             lasted,
         )
+        if self.on_recovered is not None:
+            self.on_recovered()
         return True

@@ -280,3 +280,6 @@ def test_engine_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     log = server.log()
     assert log.count("answers again") == 1, log[-4000:]
     assert log.count("is unreachable:") == 1
+    # Its kernels are offered again at once (m51 is this server's dataset too).
+    specs = _specs(server)
+    assert world.spec_a in specs and world.spec_b not in specs, sorted(specs)

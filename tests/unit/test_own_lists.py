@@ -106,6 +106,14 @@ async def test_engine_down_offers_no_stardock_kernel_and_is_not_asked_each_time(
         listed = await specs.get_all_specs()
         assert ours not in listed and "python3" in listed
     assert engine.calls == 1 and len(errors) == 1
+    # The engine comes back: the status poll notices, and the cache is asked again.
+    engine.down = False
+    health = EngineHealth("unix:///nowhere", logging.getLogger("test-health"))
+    health.on_recovered = specs.expire
+    health.failed("It is unreachable.")
+    health.answered()
+    assert ours in await specs.get_all_specs()
+    assert engine.calls == 2
 
 
 async def test_a_build_is_offered_at_once_without_asking_the_engine(kernels) -> None:
