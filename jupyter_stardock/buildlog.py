@@ -5,26 +5,88 @@ systems (the Firethorn lesson), so both the memory buffer and the file have a
 byte budget. Lines are numbered from 0 for the whole build; a reader asking for
 lines that were dropped from memory gets one marker line in their place, and
 readers resume from any line number (SSE ``Last-Event-ID``).
+
+Lines are stored as a terminal would have shown them (:func:`clean_line`):
+colour codes and carriage-return redraws of progress bars are gone, so a
+failed step's output can be quoted to the user as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["BuildLog", "LogSlice", "step_progress"]
+__all__ = ["BuildLog", "LogSlice", "StepOutput", "clean_line", "open_private", "step_progress"]
 
 _STEP = re.compile(r"^Step (\d+)/(\d+) :")
+# ECMA-48 escape sequences: CSI (colours, cursor moves; also the 8-bit form),
+# OSC (window titles, hyperlinks), then any other two-character escape.
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"|\x1b[()*+][0-9A-Za-z]"
+    r"|\x1b[@-Z\\-_=>78]?"
+)
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# What the classic builder says about its own work between a step's output lines.
+_BUILDER_LINE = re.compile(
+    r"^(?: ---> |Removing intermediate container |Successfully built |Successfully tagged )"
+)
+# " ---> 84c36726b4db": the step's layer exists, so the step is done.
+_STEP_DONE = re.compile(r"^ ---> [0-9a-f]{12,64}$")
+
+
+def clean_line(line: str) -> str:
+    """The line as a terminal shows it: no escape codes, only the last carriage-return redraw."""
+    line = _ESCAPES.sub("", line)
+    # "(Reading database ... 5%\r... 100%\r... done)": each redraw starts at the
+    # line's beginning; the last non-empty one is what stayed on screen.
+    if "\r" in line:
+        line = next((part for part in reversed(line.split("\r")) if part.strip()), "")
+    return _CONTROLS.sub("", line).rstrip()
 
 
 def step_progress(line: str) -> tuple[int, int] | None:
     """``(3, 9)`` for the classic builder's "Step 3/9 : RUN ..." line, else None."""
     match = _STEP.match(line)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class StepOutput:
+    """Which Dockerfile step a build is at, and the last lines that step printed.
+
+    Fed every (clean) log line; a failed build's message quotes :attr:`tail`.
+    """
+
+    def __init__(self, keep: int = 40) -> None:
+        self.step = 0
+        self.steps = 0
+        #: Whether the current step has finished (its layer was made).
+        self.done = False
+        self._tail: deque[str] = deque(maxlen=keep)
+
+    def add(self, line: str) -> tuple[int, int] | None:
+        """Take one line; returns ``(step, steps)`` when it starts a step."""
+        step = step_progress(line)
+        if step is not None:
+            self.step, self.steps = step
+            self.done = False
+            self._tail.clear()
+        elif _STEP_DONE.match(line):
+            self.done = True
+        elif not _BUILDER_LINE.match(line) and line.strip():
+            self._tail.append(line)
+        return step
+
+    def tail(self, lines: int, *, without: str | None = None) -> list[str]:
+        """The step's last ``lines`` lines of output, leaving out the line ``without``."""
+        kept = [line for line in self._tail if line != without]
+        return kept[-lines:]
 
 
 @dataclass(frozen=True)
@@ -62,8 +124,8 @@ class BuildLog:
         self._changed = asyncio.Event() if _has_loop() else None
         self.path = path
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8", errors="replace")
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._file = open_private(path, append=True)
 
     @property
     def count(self) -> int:
@@ -157,6 +219,23 @@ class BuildLog:
             except TimeoutError:
                 return False
         return True
+
+
+def open_private(path: Path, *, append: bool = False) -> IO[str]:
+    """Open ``path`` for writing, readable by this account only (0600), never through a symlink.
+
+    The mode is given to ``open(2)`` and set again on the open file: a file made
+    before (by an older version, or under a loose umask) is closed too.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags |= os.O_APPEND if append else os.O_TRUNC
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "a" if append else "w", encoding="utf-8", errors="replace")
 
 
 def _has_loop() -> bool:

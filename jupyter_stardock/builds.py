@@ -8,7 +8,14 @@ a recipe whose image exists is answered at once without the builder.
 Build records persist as one JSON file each under ``state_dir``, with the
 build's log beside it, so history survives a restart. A build that was running
 when the server died is marked failed ("interrupted by a server restart") when
-the manager starts again.
+the manager starts again. Records and logs are the owner's business alone:
+0600 files in a 0700 folder, whatever the umask.
+
+A failed step is named for the user: the classic builder's "Step N/M" lines
+tell which Dockerfile instruction ran, and the Dockerfile's own section
+headings (one per app, the extra packages, "Your commands") tell which part of
+the recipe wrote it, so the message says "custom command 2" or "the app
+Astropy" and quotes the last lines that step printed.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import contextlib
 import json
 import logging
 import os
+import re
+import stat
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -26,19 +35,31 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from .buildlog import BuildLog, step_progress
+from .buildlog import BuildLog, StepOutput, clean_line, open_private
 from .catalog import Catalog
+from .dockerfile import DockerfileSyntaxError, parse
 from .engine import LABEL_PREFIX, Engine, ImageInfo
-from .errors import BaseImageError, BuildFailed, NotFound, StarDockError
+from .errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockError
 from .recipe import LABEL_CONTENT_HASH, LABEL_ENVIRONMENT, BuildSpec, Recipe, compose
 
-__all__ = ["BuildManager", "BuildRecord", "BuildState", "environment_json"]
+__all__ = [
+    "BuildManager",
+    "BuildRecord",
+    "BuildState",
+    "StepPart",
+    "describe_failure",
+    "environment_json",
+    "step_parts",
+]
 
 log = logging.getLogger(__name__)
 
 LABEL_DOCKERFILE = f"{LABEL_PREFIX}.dockerfile"
 LABEL_BUILT_BY = f"{LABEL_PREFIX}.build-id"
 INTERRUPTED = "The build was interrupted by a server restart; start it again."
+#: Lines of a failed step's output quoted in its message.
+QUOTED_LINES = 8
+_QUOTED_CHARS = 300
 
 
 class BuildState(StrEnum):
@@ -70,6 +91,12 @@ class BuildRecord:
     steps: int = 0
     #: Owners of identical requests that followed this build instead of starting their own.
     followers: list[str] = field(default_factory=list)
+    #: The dataset each follower asked for (the owner's is in ``recipe``); never shown to others.
+    follower_datasets: dict[str, str | None] = field(default_factory=dict)
+    #: Where a failed build failed: ``item`` ("command 2", "app astropy", "pip packages",
+    #: ...) for the panel to mark, ``step``/``steps``, ``exit_code``, ``summary`` (one
+    #: sentence) and ``output`` (the step's last lines, as quoted in ``error``).
+    failure: dict[str, Any] | None = None
 
     @property
     def progress(self) -> float:
@@ -117,6 +144,139 @@ def environment_json(image: ImageInfo) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class StepPart:
+    """The part of a recipe one Dockerfile instruction comes from."""
+
+    #: What the API's ``item`` calls it ("command 2", "app astropy"), or None.
+    item: str | None
+    #: How a sentence names it: "Custom command 2 (`pip instal foo`)".
+    subject: str
+    #: What the user can do when it fails.
+    hint: str
+
+
+_HEADING = re.compile(r"# --- (.+) ---")
+_APP_HEADING = re.compile(r"App: (.+) \(([^()]+)\)")
+_EXIT_CODE = re.compile(r"returned a non-zero code: (\d+)")
+
+
+def step_parts(spec: BuildSpec) -> list[StepPart]:
+    """One entry per instruction of ``spec.dockerfile``, in the builder's step order.
+
+    The section headings that :func:`.recipe.compose` writes say which part of
+    the recipe each instruction belongs to; custom commands are numbered as in
+    the recipe (and so as the panel's ``item`` "command N").
+    """
+    try:
+        instructions = parse(spec.dockerfile).instructions
+    except DockerfileSyntaxError:
+        return []
+    headings: list[tuple[int, str]] = [
+        (number, match.group(1))
+        for number, line in enumerate(spec.dockerfile.split("\n"), start=1)
+        if (match := _HEADING.fullmatch(line.strip()))
+    ]
+    parts: list[StepPart] = []
+    command = 0
+    for index, instruction in enumerate(instructions, start=1):
+        heading = next((h for n, h in reversed(headings) if n < instruction.start_line), None)
+        shown = _shorten(" ".join(instruction.args), 120)
+        app = _APP_HEADING.fullmatch(heading or "")
+        if heading == "Your commands" and command < len(spec.recipe.commands):
+            command += 1
+            text = _shorten(spec.recipe.commands[command - 1], 120)
+            parts.append(
+                StepPart(
+                    f"command {command}",
+                    f"Custom command {command} (`{text}`)",
+                    "Fix that command (try it in a terminal of a running environment), "
+                    "then build again.",
+                )
+            )
+        elif app:
+            parts.append(
+                StepPart(
+                    f"app {app.group(2)}",
+                    f"Installing the app {app.group(1)} ({app.group(2)})",
+                    "This step comes from the catalog, not from your commands: try again "
+                    "later (a package mirror may be down), or tell the operator.",
+                )
+            )
+        elif heading == "Extra Debian packages":
+            parts.append(
+                StepPart(
+                    "Debian packages",
+                    "Installing the extra Debian packages",
+                    "Check the package names (as `apt-cache search` on Debian 12 spells "
+                    "them), then build again.",
+                )
+            )
+        elif heading == "Extra pip packages":
+            parts.append(
+                StepPart(
+                    "pip packages",
+                    "Installing the extra pip packages",
+                    "Check the package names and versions, then build again.",
+                )
+            )
+        else:
+            parts.append(
+                StepPart(
+                    None,
+                    f"Step {index} (`{instruction.keyword} {shown}`)",
+                    "Build again; if it fails the same way, tell the operator and "
+                    "include the build's log.",
+                )
+            )
+    return parts
+
+
+def describe_failure(
+    spec: BuildSpec, output: StepOutput, message: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The sentence and ``failure`` record for an engine error at ``output.step``, if known."""
+    if not output.step or output.done:
+        return None  # before the first step, or after the last one: no step to blame
+    parts = step_parts(spec)
+    if output.step <= len(parts):
+        part = parts[output.step - 1]
+    else:
+        # The builder adds one LABEL step per image label after the Dockerfile's own.
+        part = StepPart(
+            None,
+            f"Step {output.step} (labelling the image)",
+            "Build again; if it fails the same way, tell the operator and include the build's log.",
+        )
+    code = _EXIT_CODE.search(message)
+    exit_code = int(code.group(1)) if code else None
+    summary = f"{part.subject} failed" + (
+        f" with exit code {exit_code}" if exit_code is not None else f": {message.rstrip('.')}"
+    )
+    quoted = [
+        _shorten(line, _QUOTED_CHARS)
+        for line in output.tail(QUOTED_LINES, without=f"ERROR: {message}")
+    ]
+    if quoted:
+        text = f"{summary}. Its last output:\n" + "\n".join(f"    {line}" for line in quoted)
+    else:
+        text = f"{summary}, printing nothing."
+    failure = {
+        "item": part.item,
+        "step": output.step,
+        "steps": output.steps,
+        "exit_code": exit_code,
+        "summary": f"{summary}.",
+        "output": quoted,
+        "hint": part.hint,
+    }
+    return f"{text}\n{part.hint}", failure
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class BuildManager:
     """Queues, runs, coalesces and remembers builds."""
 
@@ -155,7 +315,7 @@ class BuildManager:
         self.engine_builds = 0  # engine builds started, for tests and benchmarks
         #: Called with each record that built successfully (the app publishes a kernelspec).
         self.on_built: Callable[[BuildRecord], None] | None = None
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._private_folder()
         self._load()
 
     # -- persistence ------------------------------------------------------
@@ -166,10 +326,25 @@ class BuildManager:
     def _log_path(self, build_id: str) -> Path:
         return self.state_dir / f"{build_id}.log"
 
+    def _private_folder(self) -> None:
+        """The folder 0700 and every record and log in it 0600, also those made by older versions."""
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(
+            self.state_dir, 0o700
+        )  # mkdir's mode passes the umask, and an old folder keeps its own
+        for path in self.state_dir.iterdir():
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+                os.chmod(path, 0o600)
+
     def _save(self, record: BuildRecord) -> None:
         path = self._record_path(record.id)
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record.to_json(), indent=1))
+        with open_private(tmp) as f:
+            f.write(json.dumps(record.to_json(), indent=1))
         os.replace(tmp, path)  # atomic: a crash never leaves half a record
 
     def _load(self) -> None:
@@ -286,6 +461,7 @@ class BuildManager:
                 record = self._records[active]
                 if owner != record.owner and owner not in record.followers:
                     record.followers.append(owner)
+                    record.follower_datasets[owner] = recipe.dataset
                     self._save(record)
                 return record, None
             existing = await self.engine.image(spec.tag)
@@ -316,7 +492,17 @@ class BuildManager:
         return record
 
     async def cancel(self, build_id: str, owner: str | None = None) -> BuildRecord:
+        """Cancel a build; ``owner`` (None: an admin) must have started it, not only followed it."""
         record = self.get(build_id, owner)
+        if owner is not None and owner != record.owner:
+            # A follower joined someone else's build: cancelling it would take it
+            # from its owner, who still wants it.
+            raise Forbidden(
+                "This build was already running for an identical recipe when you asked for "
+                "it: you follow it, and only whoever started it can cancel it. It goes on, and "
+                "your environment is ready when it ends; just stop watching it if you no "
+                "longer need it."
+            )
         task = self._tasks.get(build_id)
         if task is not None and not task.done():
             task.cancel()
@@ -366,6 +552,7 @@ class BuildManager:
 
     async def _run(self, record: BuildRecord, spec: BuildSpec) -> None:
         buildlog = self._logs[record.id]
+        output = StepOutput()
         acquired = False
         try:
             buildlog.append(
@@ -378,9 +565,11 @@ class BuildManager:
             self._save(record)
 
             def on_lines(lines: list[str]) -> None:
-                buildlog.extend(lines)
-                for line in lines:
-                    step = step_progress(line)
+                # Stored as a terminal shows them, so quoting a failed step needs no cleaning.
+                clean = [line for line in map(clean_line, lines) if line.strip()]
+                buildlog.extend(clean)
+                for line in clean:
+                    step = output.add(line)
                     if step is not None:
                         record.step, record.steps = step
 
@@ -394,10 +583,20 @@ class BuildManager:
                     timeout=self.timeout,
                 )
             except TimeoutError:
+                where = ""
+                parts = step_parts(spec)
+                if 0 < output.step <= len(parts):
+                    where = f" during step {output.step}/{output.steps}: {parts[output.step - 1].subject}"
                 raise BuildFailed(
-                    f"The build ran longer than the limit of {_duration(self.timeout)} and was stopped "
-                    "(the operator sets the limit with c.StarDockApp.build_timeout)."
+                    f"The build ran longer than the limit of {_duration(self.timeout)} and was "
+                    f"stopped{where} (the operator sets the limit with c.StarDockApp.build_timeout)."
                 ) from None
+            except BuildFailed as err:
+                described = describe_failure(spec, output, str(err))
+                if described is None:
+                    raise
+                record.failure = described[1]
+                raise BuildFailed(described[0]) from err
             # Tag only the finished image: nothing half-made is ever tagged.
             await self.engine.tag(result.image_id, spec.tag)
             record.image_id = result.image_id

@@ -32,6 +32,7 @@ from .client import (
     _runtime_servers,
     discover_server,
     environments_table,
+    failure_sentence,
     format_age,
     format_size,
     parse_size,
@@ -785,6 +786,8 @@ class LogsCommand(ServerCommand):
                 if event.kind == "end":
                     build = event.build or build
                     break
+                if event.kind == "progress":
+                    continue  # the build's state riding along, not a line of its log
                 lines.append(event.text)
                 if not self.json_output:
                     print(event.text, flush=True)
@@ -801,10 +804,7 @@ class LogsCommand(ServerCommand):
         if self.json_output:
             self.emit({"build": build, "lines": lines}, "")
         elif build.get("state") not in ("queued", "running", "succeeded"):
-            print(
-                f"(build {build['id']}: {build.get('state')}: {build.get('error')})",
-                file=sys.stderr,
-            )
+            print(failure_sentence(build), file=sys.stderr)
 
     def _find(self, client: StarDockClient, ref: str | None) -> dict[str, Any]:
         builds = client.builds()

@@ -51,6 +51,7 @@ __all__ = [
     "datasets_table",
     "discover_server",
     "environments_table",
+    "failure_sentence",
     "format_age",
     "format_size",
     "format_table",
@@ -252,7 +253,12 @@ def discover_server(
 
 @dataclass(frozen=True)
 class LogEvent:
-    """One Server-Sent Event of a build log: a ``line``, a ``dropped`` marker or the ``end``."""
+    """One Server-Sent Event of a build log.
+
+    A ``line`` or a ``dropped`` marker (``text``); ``progress`` (the build, as a
+    step starts) or the ``end`` (the finished build): those carry ``build`` and
+    are never log lines.
+    """
 
     kind: str
     text: str = ""
@@ -280,6 +286,12 @@ class BuildProgress:
             return 1.0
         # Same reading as the server's: "Step 3/9" starts step 3, so two of nine are done.
         return max(0, self.step - 1) / self.steps if self.steps else 0.0
+
+    def update(self, build: Mapping[str, Any]) -> None:
+        """Take the state and step of a build record (a ``progress`` or ``end`` event)."""
+        self.state = str(build.get("state") or self.state)
+        if isinstance(build.get("steps"), int) and build["steps"]:
+            self.step, self.steps = int(build.get("step") or 0), int(build["steps"])
 
     def add(self, line: str, keep: int = 200) -> None:
         step = step_progress(line)
@@ -550,16 +562,14 @@ class StarDockClient:
             if event.kind == "end":
                 final = event.build or final
                 progress.state = final.get("state", progress.state)
+            elif event.kind == "progress":
+                progress.update(event.build or {})
             else:
                 progress.add(event.text)
             if on_progress is not None:
                 on_progress(progress)
         if final.get("state") != "succeeded":
-            reason = final.get("error") or f"it ended {final.get('state')}"
-            raise BuildError(
-                f"The build {build['id']} failed: {str(reason).rstrip('.')}. "
-                f"Its log: `jupyter stardock logs {build['id']}`."
-            )
+            raise BuildError(failure_sentence(final, build["id"]))
         # Asking again answers with the environment and publishes this dataset's kernelspec.
         again = self.submit(recipe)
         if again.get("environment") is None:
@@ -606,6 +616,20 @@ class StarDockClient:
         return str(self.build(recipe)["kernelspec"])
 
 
+def failure_sentence(build: Mapping[str, Any], build_id: str | None = None) -> str:
+    """What a front prints for a build that did not succeed, pointing at its whole log.
+
+    A failed step's message (several lines: the step, its last output, what to
+    do) is quoted as the server wrote it.
+    """
+    build_id = build_id or str(build.get("id", ""))
+    reason = str(build.get("error") or f"it ended {build.get('state')}")
+    log = f"`jupyter stardock logs {build_id}`"
+    if "\n" in reason:
+        return f"The build {build_id} failed. {reason}\nThe whole log: {log}."
+    return f"The build {build_id} failed: {reason.rstrip('.')}. Its log: {log}."
+
+
 def parse_sse(lines: Iterator[bytes] | Any) -> Iterator[LogEvent]:
     """Server-Sent Events of a build log, from an iterable of raw lines."""
     fields: dict[str, str] = {}
@@ -627,11 +651,12 @@ def parse_sse(lines: Iterator[bytes] | Any) -> Iterator[LogEvent]:
 
 def _event(fields: Mapping[str, str]) -> LogEvent:
     kind = fields.get("event", "line")
-    if kind == "end":
+    if kind in ("end", "progress"):
         build: dict[str, Any] = {}
         with contextlib.suppress(ValueError):
-            build = json.loads(fields["data"])
-        return LogEvent("end", build=build)
+            decoded = json.loads(fields["data"])
+            build = decoded if isinstance(decoded, dict) else {}
+        return LogEvent(kind, build=build)
     number = int(fields["id"]) if fields.get("id", "").isdigit() else None
     return LogEvent("line" if kind in ("line", "message") else kind, fields["data"], number)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -152,6 +153,11 @@ class JSONBodyMixin:
             body = json.loads(self.request.body)
         except ValueError as err:
             raise RecipeError(f"The request body is not valid JSON: {err}.") from err
+        except RecursionError as err:
+            raise RecipeError(
+                "The request body nests lists or objects too deeply to read; a recipe is a "
+                "flat object of lists of text."
+            ) from err
         if not isinstance(body, dict):
             raise RecipeError("The request body must be a JSON object (a recipe).")
         return body
@@ -183,13 +189,24 @@ class UserMixin:
         return recipe
 
     def build_json(self: Any, record: Any) -> dict[str, Any]:
-        """A build as this viewer may see it: who else asked for it is never shown."""
+        """A build as this viewer may see it: who else asked for it is never shown.
+
+        A follower (who asked for an identical recipe while it was building) sees
+        the build as their own request: their dataset, no owner, ``following``.
+        """
         data: dict[str, Any] = record.to_json()
         viewer = self.viewer
+        data["following"] = False
         if viewer.scoped and not viewer.admin:
             data.pop("followers", None)
+            data.pop("follower_datasets", None)
             if record.owner != viewer.name:
                 data.pop("owner", None)
+                data["recipe"] = {
+                    **data["recipe"],
+                    "dataset": record.follower_datasets.get(viewer.name),
+                }
+                data["following"] = True
         return data
 
     async def environment_for(self: Any, env_id: str) -> Any:
@@ -309,7 +326,7 @@ class BuildLogHandler(UserMixin, StarDockHandler):
         buildlog = builds.log(build_id)
         offset = self._offset()
         if "text/event-stream" not in self.request.headers.get("Accept", ""):
-            limit = min(int(self.get_query_argument("limit", "5000")), 50000)
+            limit = min(self._number("limit", "5000", "a number of lines (1 or more)", 1), 50000)
             page = buildlog.read(offset, limit)
             record = builds.get(build_id)
             self.finish(
@@ -329,12 +346,18 @@ class BuildLogHandler(UserMixin, StarDockHandler):
         await self._stream(build_id, buildlog, offset)
 
     def _offset(self) -> int:
-        raw = self.request.headers.get("Last-Event-ID")
-        if raw is not None and raw.strip().isdigit():
+        raw = (self.request.headers.get("Last-Event-ID") or "").strip()
+        if _COUNT.fullmatch(raw):
             return int(raw) + 1
-        value = self.get_query_argument("offset", "0")
-        if not value.isdigit():
-            raise RecipeError("The offset must be a line number (0 or more).")
+        return self._number("offset", "0", "a line number (0 or more)")
+
+    def _number(self, name: str, default: str, what: str, least: int = 0) -> int:
+        """A query argument that must be a whole number (400 with a sentence otherwise)."""
+        value = self.get_query_argument(name, default).strip()
+        # Plain ASCII digits, few enough for int(): "²", "1e3", "-5" and a
+        # 5000-digit number are refused with a sentence, not a 500.
+        if not _COUNT.fullmatch(value) or int(value) < least:
+            raise RecipeError(f"The {name} {value[:40]!r} is not {what}.", item=name)
         return int(value)
 
     async def _stream(self, build_id: str, buildlog: Any, offset: int) -> None:
@@ -421,6 +444,7 @@ class EnvironmentDockerfileHandler(UserMixin, StarDockHandler):
         )
 
 
+_COUNT = re.compile(r"[0-9]{1,15}")
 _ID = r"(?P<build_id>[0-9a-f]{1,64})"
 _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
 _KERNEL = r"(?P<kernel_id>[0-9a-f-]{1,64})"

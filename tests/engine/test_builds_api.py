@@ -62,7 +62,7 @@ PROGRESS: list[dict[str, Any]] = []
 
 
 async def read_sse(
-    jp_fetch, build_id: str, offset: int = 0
+    jp_fetch, build_id: str, offset: int = 0, headers: dict[str, str] | None = None
 ) -> tuple[list[tuple[str | None, str]], dict[str, Any]]:  # type: ignore[no-untyped-def]
     events: list[tuple[str | None, str]] = []
     buffer = ""
@@ -78,7 +78,7 @@ async def read_sse(
         build_id,
         "log",
         params={"offset": str(offset)},
-        headers={"Accept": "text/event-stream"},
+        headers={"Accept": "text/event-stream", **(headers or {})},
         streaming_callback=on_chunk,
         request_timeout=600,
     )
@@ -337,3 +337,61 @@ def test_server_killed_mid_build_shows_interrupted_after_restart(
         assert left_over(engine, ours) == set()
     finally:
         server.stop()
+
+
+async def test_a_failed_command_names_its_line_and_quotes_its_own_output(
+    jp_fetch, stardock, base_image
+) -> None:
+    recipe = {"commands": [f"echo test-{uuid.uuid4().hex[:10]}", "pip instal foo"]}
+    code, body = await api(jp_fetch, "POST", "builds", body=recipe)
+    assert code == 202
+    PROGRESS.clear()
+    events, end = await read_sse(jp_fetch, body["build"]["id"])
+    assert end["state"] == "failed", end
+    first, *rest = end["error"].splitlines()
+    assert first == "Custom command 2 (`pip instal foo`) failed with exit code 1. Its last output:"
+    # pip's own words, without the builder's colour codes, and not the engine's sentence.
+    assert '    ERROR: unknown command "instal" - maybe you meant "install"' in rest
+    assert "returned a non-zero code" not in end["error"]
+    assert "\x1b" not in end["error"]
+    failure = end["failure"]
+    assert failure["item"] == "command 2" and failure["exit_code"] == 1
+    assert failure["output"] == ['ERROR: unknown command "instal" - maybe you meant "install"']
+    assert end["step"] == failure["step"] and failure["steps"] >= failure["step"]
+    # The stored log is clean too, and progress events are not log lines.
+    lines = [data for _, data in events]
+    assert not any("\x1b" in line or "\r" in line for line in lines)
+    assert not any(line.startswith("{") for line in lines)
+    assert PROGRESS and all(p["id"] == end["id"] for p in PROGRESS)
+    code, again = await api(jp_fetch, "GET", "builds", end["id"])
+    assert again["failure"] == failure and again["error"] == end["error"]
+
+
+async def test_malformed_input_answers_400_with_a_sentence(jp_fetch, stardock, base_image) -> None:
+    message = await expect_error(jp_fetch, 400, "POST", "builds", raw=b"[" * 50_000)
+    assert "nests" in message
+    message = await expect_error(jp_fetch, 400, "POST", "dockerfile", raw=b'{"a":' * 20_000)
+    assert "nests" in message
+    code, body = await api(jp_fetch, "POST", "builds", body={"commands": unique()})
+    build_id = body["build"]["id"]
+    await stardock.builds.wait(build_id)
+    for name, value in (
+        ("limit", "ten"),
+        ("limit", "-5"),
+        ("limit", "²"),
+        ("limit", "1e3"),
+        ("limit", "0"),
+        ("offset", "9" * 5000),
+        ("offset", "²"),
+    ):
+        with pytest.raises(HTTPClientError) as info:
+            await jp_fetch("stardock", "api", "builds", build_id, "log", params={name: value})
+        assert info.value.code == 400, (name, value, info.value.response.body)
+        reply = json.loads(info.value.response.body)
+        assert reply["message"].startswith(f"The {name} ") and reply["item"] == name
+    # A Last-Event-ID that is not a line number is ignored, as the SSE spec's clients expect.
+    code, page = await api(jp_fetch, "GET", "builds", build_id, "log", params={"limit": "2"})
+    assert code == 200 and len(page["lines"]) == 2
+    events, end = await read_sse(jp_fetch, build_id, headers={"Last-Event-ID": "²"})
+    assert events and events[0][0] == "0" and end["state"] == "succeeded"
+    await stardock.engine.remove_image(end["tag"])

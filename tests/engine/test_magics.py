@@ -112,6 +112,25 @@ async def test_build_through_the_magic_with_a_live_progress_bar(
         await asyncio.to_thread(StarDockClient(server).delete_environment, env_id)
 
 
+async def test_the_magic_names_the_command_and_quotes_pip(
+    magics: StarDockMagics, base_image: str
+) -> None:
+    magics.progress = "text"  # as in a terminal IPython
+    result, captured = await run(
+        magics,
+        f'%stardock build --run "echo failing-{uuid.uuid4().hex[:10]}" --run "pip instal foo"',
+    )
+    assert result.error_in_exec is not None
+    # The stream's progress events carry the build record: none of it is printed.
+    assert '"content_hash"' not in captured.stdout and '{"id"' not in captured.stdout
+    message = captured.stdout[captured.stdout.index("StarDock: The build ") :]
+    assert "Custom command 2 (`pip instal foo`) failed with exit code 1." in message
+    assert '    ERROR: unknown command "instal" - maybe you meant "install"' in message
+    assert "Traceback" not in captured.stdout and "\x1b" not in message
+    # The log lines printed while it ran are the log, not build records.
+    assert "Step 1/" in captured.stdout
+
+
 async def test_a_cell_runs_beside_the_data_and_shows_an_image(
     magics: StarDockMagics, server: ServerInfo, jp_fetch, base_image: str, engine
 ) -> None:

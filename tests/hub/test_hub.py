@@ -202,3 +202,46 @@ def test_single_user_servers_have_no_engine_socket(hub: Hub) -> None:
         )
         assert probe.returncode != 0 and "Permission denied" in probe.stderr
     assert os.path.exists("/var/run/docker.sock")
+
+
+def test_a_follower_sees_progress_but_cannot_cancel_or_learn_the_owners_request(
+    hub: Hub,
+) -> None:
+    # Ana builds with her private dataset; Bob asks for the same image with the open one.
+    commands = [f"echo followed-{MARK}", "for i in $(seq 1 90); do echo tick $i; sleep 1; done"]
+    mine = hub.as_user(
+        "sdana", "POST", "/stardock/api/builds", {"commands": commands, "dataset": "ana-only"}
+    )["build"]
+    try:
+        reply = hub.as_user(
+            "sdbob", "POST", "/stardock/api/builds", {"commands": commands, "dataset": "open"}
+        )
+        followed = reply["build"]
+        assert followed["id"] == mine["id"]  # one engine build for both
+        seen = [
+            json.dumps(reply),
+            json.dumps(hub.as_user("sdbob", "GET", f"/stardock/api/builds/{mine['id']}")),
+            json.dumps(hub.as_user("sdbob", "GET", "/stardock/api/builds")),
+            json.dumps(hub.as_user("sdbob", "GET", f"/stardock/api/builds/{mine['id']}/log")),
+        ]
+        for text in seen:
+            assert "ana-only" not in text and "sdana" not in text, text[:2000]
+        assert followed["following"] is True and followed["recipe"]["dataset"] == "open"
+        assert "owner" not in followed and "followers" not in followed
+
+        # Bob can watch its progress and log, through his server and straight at the service.
+        service = "/services/stardock/stardock/api"
+        for base in ("/user/sdbob/stardock/api", service):
+            code, page = hub.status("GET", f"{base}/builds/{mine['id']}/log", "sdbob")
+            assert code == 200 and page["state"] in ("queued", "running"), page
+            # ...but cancelling it for Ana is refused with a sentence, and it goes on.
+            code, body = hub.status("DELETE", f"{base}/builds/{mine['id']}", "sdbob")
+            assert code == 403, body
+            assert "only" in body["message"] and "sdana" not in json.dumps(body)
+        ana = hub.as_user("sdana", "GET", f"/stardock/api/builds/{mine['id']}")
+        assert ana["state"] in ("queued", "running") and ana["recipe"]["dataset"] == "ana-only"
+        assert ana["following"] is False
+    finally:
+        cancelled = hub.as_user("sdana", "DELETE", f"/stardock/api/builds/{mine['id']}")
+    assert cancelled["state"] == "cancelled"
+    assert wait_build(hub, "sdbob", mine["id"])["state"] == "cancelled"

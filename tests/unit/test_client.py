@@ -20,6 +20,7 @@ from jupyter_stardock.client import (
     BuildError,
     BuildProgress,
     ClientError,
+    LogEvent,
     ServerInfo,
     ServerNotFound,
     ServerUnreachable,
@@ -303,3 +304,46 @@ def test_binary_websocket_frames_and_remote_tracebacks() -> None:
     failure = ExecutionFailed("ZeroDivisionError", "division by zero", ["line 1", "line 2"])
     assert failure._render_traceback_() == ["line 1", "line 2"]
     assert str(failure) == "ZeroDivisionError: division by zero"
+
+
+def test_progress_events_move_the_bar_and_are_never_log_lines(stub: Any) -> None:
+    client, handler = stub
+    build = {"id": "b3", "environment_id": "a" * 16, "state": "queued"}
+    running = {**build, "state": "running", "step": 2, "steps": 4, "progress": 0.25}
+    failed = {
+        **build,
+        "state": "failed",
+        "error": "Custom command 1 (`pip instal foo`) failed with exit code 1. Its last output:\n"
+        '    ERROR: unknown command "instal" - maybe you meant "install"\n'
+        "Fix that command, then build again.",
+        "failure": {"item": "command 1", "step": 2, "steps": 4, "exit_code": 1},
+    }
+    handler.replies["/base%40x/stardock/api/builds"] = [(202, {"build": build})]
+    handler.replies["/base%40x/stardock/api/builds/b3/log"] = [
+        (
+            200,
+            "id: 0\ndata: Step 2/4 : RUN pip instal foo\n\n"
+            f"event: progress\ndata: {json.dumps(running)}\n\n"
+            'id: 1\ndata: ERROR: unknown command "instal" - maybe you meant "install"\n\n'
+            f"event: end\ndata: {json.dumps(failed)}\n\n",
+        )
+    ]
+    seen: list[BuildProgress] = []
+    with pytest.raises(BuildError) as err:
+        client.build({"commands": ["pip instal foo"]}, seen.append)
+    assert seen[-1].lines == [
+        "Step 2/4 : RUN pip instal foo",
+        'ERROR: unknown command "instal" - maybe you meant "install"',
+    ]
+    assert seen[-1].count == 2 and (seen[-1].step, seen[-1].steps) == (2, 4)
+    assert str(err.value).splitlines() == [
+        "The build b3 failed. Custom command 1 (`pip instal foo`) failed with exit code 1. "
+        "Its last output:",
+        '    ERROR: unknown command "instal" - maybe you meant "install"',
+        "Fix that command, then build again.",
+        "The whole log: `jupyter stardock logs b3`.",
+    ]
+    events = list(
+        parse_sse(iter([b"event: progress\n", f"data: {json.dumps(running)}\n".encode(), b"\n"]))
+    )
+    assert events == [LogEvent("progress", build=running)]
