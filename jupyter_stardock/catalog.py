@@ -21,10 +21,18 @@ An entry::
     conflicts = []                # apps it cannot share an image with
     order = 21                    # place in the canonical order (ties by id)
     smoke = "\\"$STARDOCK_PYTHON\\" -c 'import pyraf'"
+    smoke_kernel = '''
+    from pyraf import iraf
+    iraf.images.imheader("dev$pix")
+    '''                           # optional: cell code a real kernel of the image runs
 
 ``smoke`` is a shell command whose exit status proves the app works in a built
 image when run as the unprivileged kernel user, with no display (GUI apps run
-under ``xvfb-run``).
+under ``xvfb-run``). ``smoke_kernel`` is what a Python app must also do in a
+kernel (ipykernel of the image, in a hardened kernel container): cell code,
+IPython magics allowed, that raises when the app does not work;
+``smoke_kernel_displays`` lists the MIME types it must display (``["image/png"]``
+for a figure shown inline).
 """
 
 from __future__ import annotations
@@ -60,13 +68,16 @@ _FIELDS = {
     "conflicts": list,
     "order": int,
     "smoke": str,
+    "smoke_kernel": str,
+    "smoke_kernel_displays": list,
     "env": dict,
 }
 _REQUIRED = ("id", "title", "description", "category", "smoke")
-_MAX_TEXT = {"title": 80, "description": 300, "category": 60, "smoke": 2000}
+_MAX_TEXT = {"title": 80, "description": 300, "category": 60, "smoke": 2000, "smoke_kernel": 4000}
 # Environment variables an app sets in the image. Values are plain words: the
 # ENV line is checked by re-parsing, but only as raw text, so nothing in a
 # value may be read as a quote, a space, a variable or an escape.
+_MIME = re.compile(r"[a-z]+/[a-z0-9.+-]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_VALUE = re.compile(r"[A-Za-z0-9_./:,+@%-]*")
 
@@ -91,6 +102,10 @@ class App:
     conflicts: tuple[str, ...] = ()
     order: int = 1000
     env: tuple[tuple[str, str], ...] = ()
+    #: Cell code a kernel of the image runs to prove the app works there, or None.
+    smoke_kernel: str | None = None
+    #: MIME types the kernel check must display (["image/png"] for a figure).
+    smoke_kernel_displays: tuple[str, ...] = ()
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -111,6 +126,8 @@ class App:
             "order": self.order,
             "env": dict(self.env),
             "smoke": self.smoke,
+            "smoke_kernel": self.smoke_kernel,
+            "smoke_kernel_displays": list(self.smoke_kernel_displays),
         }
 
 
@@ -135,11 +152,38 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     problem = text_problem(value)
     if problem is not None:
         raise _EntryError(f"{key} {problem}")
+    _check_size(key, value)
+    return value.strip()
+
+
+def _check_size(key: str, value: str) -> None:
     if not value.strip():
         raise _EntryError(f"{key} is empty.")
     if len(value) > _MAX_TEXT[key]:
         raise _EntryError(f"{key} is longer than {_MAX_TEXT[key]} characters.")
-    return value.strip()
+
+
+def _code(data: Mapping[str, Any], key: str) -> str | None:
+    """Cell code: several lines, each one that a one-line text check would take."""
+    if key not in data:
+        return None
+    value = data[key]
+    for number, line in enumerate(value.splitlines(), start=1):
+        problem = text_problem(line)
+        if problem is not None:
+            raise _EntryError(f"{key} line {number} {problem}")
+    _check_size(key, value)
+    return value.strip("\n")
+
+
+def _displays(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    values = data.get(key, [])
+    for value in values:
+        if not isinstance(value, str) or not _MIME.fullmatch(value):
+            raise _EntryError(f"{key} holds {value!r}, which is not a MIME type like image/png.")
+    if values and "smoke_kernel" not in data:
+        raise _EntryError(f"{key} needs a smoke_kernel whose displays it lists.")
+    return tuple(dict.fromkeys(values))
 
 
 def _env(data: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -214,6 +258,8 @@ def _app_from_toml(path: Path) -> App:
         description=_text(data, "description"),
         category=_text(data, "category"),
         smoke=_text(data, "smoke"),
+        smoke_kernel=_code(data, "smoke_kernel"),
+        smoke_kernel_displays=_displays(data, "smoke_kernel_displays"),
         apt=tuple(dict.fromkeys(apt)),
         run=tuple(step.strip() for step in run),
         requires=requires,

@@ -2,7 +2,8 @@
 
 Composition is plain data rendered once, like repo2docker's buildpacks: the
 base header, the apps in canonical order (so equal choices give equal text,
-and choices with a common start share image layers), the extra Debian and pip
+and choices with a common start share image layers), the extra Debian
+packages, the pip constraints that hold what apt installed, the extra pip
 packages, the user's own commands last (they change most often), then a
 footer that hands the image back to the unprivileged user. Every user command
 is rendered as ``RUN ["/bin/sh", "-c", "<command>"]``: JSON the parser cannot
@@ -35,6 +36,7 @@ __all__ = [
     "LABEL_CONTENT_HASH",
     "LABEL_ENVIRONMENT",
     "LABEL_RECIPE",
+    "PIP_CONSTRAINTS",
     "BuildSpec",
     "Recipe",
     "compose",
@@ -63,6 +65,11 @@ _REPOSITORY = re.compile(
     r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
 )
 
+#: The constraints file an environment's pip reads (PIP_CONSTRAINT), and the
+#: base image's script that writes it from the distributions the image holds.
+PIP_CONSTRAINTS = "/opt/stardock/pip-constraints.txt"
+_PIP_CONSTRAINTS_SCRIPT = "/opt/stardock/pip-constraints.py"
+
 _USER = "stardock"
 _HOME = "/home/stardock"
 _SHELL = ("/bin/sh", "-c")
@@ -73,7 +80,7 @@ _JOINED = "     "
 
 # --- the recipe ------------------------------------------------------------------
 
-_RECIPE_FIELDS = ("dataset", "apps", "commands", "apt_packages", "pip_packages")
+_RECIPE_FIELDS = ("dataset", "apps", "commands", "apt_packages", "pip_packages", "pip_constraints")
 
 
 def _strings(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -94,6 +101,9 @@ class Recipe:
     commands: tuple[str, ...] = ()
     apt_packages: tuple[str, ...] = ()
     pip_packages: tuple[str, ...] = ()
+    #: Hold pip to the versions apt installed (and the kernel runtime's); off lets
+    #: a command replace them, at the risk of breaking Debian's packages.
+    pip_constraints: bool = True
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Recipe:
@@ -110,22 +120,34 @@ class Recipe:
         dataset = obj.get("dataset")
         if dataset is not None and not isinstance(dataset, str):
             raise RecipeError("The recipe field 'dataset' must be a dataset id.", item="dataset")
+        constraints = obj.get("pip_constraints", True)
+        if constraints is None:
+            constraints = True
+        if not isinstance(constraints, bool):
+            raise RecipeError(
+                "The recipe field 'pip_constraints' must be true or false.", item="pip_constraints"
+            )
         return cls(
             dataset=dataset or None,
             apps=_strings(obj, "apps"),
             commands=_strings(obj, "commands"),
             apt_packages=_strings(obj, "apt_packages"),
             pip_packages=_strings(obj, "pip_packages"),
+            pip_constraints=constraints,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        obj: dict[str, Any] = {
             "dataset": self.dataset,
             "apps": list(self.apps),
             "commands": list(self.commands),
             "apt_packages": list(self.apt_packages),
             "pip_packages": list(self.pip_packages),
         }
+        # Written only when off: the default recipe, and so its label, stays as it was.
+        if not self.pip_constraints:
+            obj["pip_constraints"] = False
+        return obj
 
 
 @dataclass(frozen=True)
@@ -296,6 +318,20 @@ def compose(
     sections += [_app_section(app) for app in apps]
     if apt_packages:
         sections.append(_Section("Extra Debian packages", (_apt_install(apt_packages),)))
+    if recipe.pip_constraints:
+        sections.append(
+            _Section(
+                "Hold the versions apt installed",
+                (
+                    _shell(f'"$STARDOCK_PYTHON" {_PIP_CONSTRAINTS_SCRIPT} {PIP_CONSTRAINTS}'),
+                    _plain("ENV", f"PIP_CONSTRAINT={PIP_CONSTRAINTS}"),
+                ),
+                note=(
+                    "pip keeps Debian's Python packages and the kernel runtime at these versions,"
+                    ' or fails naming the conflict; "pip_constraints": false in the recipe lifts it.'
+                ),
+            )
+        )
     if pip_packages:
         pip = '"$STARDOCK_PYTHON" -m pip install --no-cache-dir'
         sections.append(
@@ -331,6 +367,7 @@ def compose(
         commands=commands,
         apt_packages=apt_packages,
         pip_packages=pip_packages,
+        pip_constraints=recipe.pip_constraints,
     )
     image_part = {k: v for k, v in normalized.to_json().items() if k != "dataset"}
     app_ids = tuple(app.id for app in apps)

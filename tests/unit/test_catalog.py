@@ -59,6 +59,32 @@ def test_python_libraries_are_checked_from_the_kernels_python(shipped: Catalog) 
     assert "pyraf" in shipped.apps["pyraf"].smoke
 
 
+def test_python_apps_are_also_checked_in_a_kernel(shipped: Catalog) -> None:
+    python_apps = {
+        app.id for app in shipped.apps.values() if any(p.startswith("python3-") for p in app.apt)
+    }
+    assert python_apps >= {"astropy", "pyraf"}
+    for app_id in python_apps:
+        assert shipped.apps[app_id].smoke_kernel, f"{app_id} has no smoke_kernel"
+    astropy = shipped.apps["astropy"]
+    assert astropy.smoke_kernel is not None
+    for needed in ("%matplotlib inline", "matplotlib.pyplot", "fits.open", "savefig", "scipy"):
+        assert needed in astropy.smoke_kernel, needed
+    assert astropy.smoke_kernel_displays == ("image/png",)
+    assert astropy.to_json()["smoke_kernel_displays"] == ["image/png"]
+    assert "pyraf" in (shipped.apps["pyraf"].smoke_kernel or "")
+
+
+def test_kernel_checks_keep_their_lines(write_app: AppWriter) -> None:
+    code = "%matplotlib inline\nimport numpy\nif True:\n    print(numpy.pi)\n"
+    path = write_app("plots", smoke_kernel=code, smoke_kernel_displays=["image/png"])
+    app = Catalog.load([path.parent]).apps["plots"]
+    assert app.smoke_kernel == code.rstrip("\n")
+    assert app.smoke_kernel_displays == ("image/png",)
+    plain = Catalog.load([write_app("plain").parent]).apps["plain"]
+    assert plain.smoke_kernel is None and plain.smoke_kernel_displays == ()
+
+
 def test_iraf_gets_the_variables_its_cl_needs(shipped: Catalog) -> None:
     assert dict(shipped.apps["iraf"].env) == {"TERM": "xterm", "USER": "stardock"}
     assert shipped.apps["iraf"].to_json()["env"] == {"TERM": "xterm", "USER": "stardock"}
@@ -225,6 +251,15 @@ def test_an_app_whose_dependencies_conflict_is_left_out(write_app: AppWriter) ->
         ({"env": {"TERM": 1}}, "env value of TERM must be one word"),
         ({"env": {"1X": "a"}}, "env name '1X' is not a variable name"),
         ({"env": "TERM=xterm"}, "field env must be a dict"),
+        ({"smoke_kernel": "import x\n\tx.run()"}, "smoke_kernel line 2 contains a tab"),
+        ({"smoke_kernel": " \n "}, "smoke_kernel is empty"),
+        ({"smoke_kernel": "x = 1\n" * 1000}, "smoke_kernel is longer than 4000"),
+        ({"smoke_kernel": ["import x"]}, "field smoke_kernel must be a str"),
+        (
+            {"smoke_kernel": "import x", "smoke_kernel_displays": ["a png"]},
+            "smoke_kernel_displays holds 'a png', which is not a MIME type",
+        ),
+        ({"smoke_kernel_displays": ["image/png"]}, "smoke_kernel_displays needs a smoke_kernel"),
     ],
 )
 def test_a_broken_entry_is_reported_and_skipped(

@@ -29,6 +29,8 @@ from .conftest import AppWriter
 BASE_ID = "sha256:" + "ab" * 32
 OTHER_BASE_ID = "sha256:" + "cd" * 32
 EMPTY = Catalog({})
+#: The pip constraints section every recipe gets unless it opts out.
+HOLD = ["RUN", "ENV"]
 
 
 @pytest.fixture
@@ -67,10 +69,22 @@ def test_recipe_from_json_round_trip() -> None:
     assert Recipe.from_json({"apps": None, "dataset": ""}) == Recipe()
 
 
+def test_pip_constraints_are_on_unless_a_recipe_turns_them_off() -> None:
+    assert Recipe.from_json({}).pip_constraints is True
+    assert Recipe.from_json({"pip_constraints": None}).pip_constraints is True
+    off = Recipe.from_json({"apps": ["astropy"], "pip_constraints": False})
+    assert off.pip_constraints is False
+    # Written only when off, so recipes saved before the field read back the same.
+    assert off.to_json()["pip_constraints"] is False
+    assert "pip_constraints" not in Recipe(apps=("astropy",)).to_json()
+    assert Recipe.from_json(off.to_json()) == off
+
+
 @pytest.mark.parametrize(
     ("obj", "message", "item"),
     [
         ([], "must be a JSON object", "recipe"),
+        ({"pip_constraints": "no"}, "'pip_constraints' must be true or false", "pip_constraints"),
         ({"apps": "astropy"}, "'apps' must be a list of text entries", "apps"),
         ({"commands": ["ok", 3]}, "'commands' must be a list", "commands"),
         ({"pip_packages": {"a": 1}}, "'pip_packages' must be a list", "pip_packages"),
@@ -191,6 +205,7 @@ def test_sections_come_in_order_with_a_heading_each(catalog: Catalog) -> None:
         "App: PYRAF (pyraf)",
         "App: IDL-BUILD (idl-build)",
         "Extra Debian packages",
+        "Hold the versions apt installed",
         "Extra pip packages",
         "Your commands",
         "Finish: the kernel runs as the unprivileged user",
@@ -225,18 +240,51 @@ def test_sections_come_in_order_with_a_heading_each(catalog: Catalog) -> None:
     ]
 
 
+def test_pip_is_held_to_what_apt_installed_before_any_pip_install(catalog: Catalog) -> None:
+    fields: dict[str, object] = {
+        "apps": ("astropy",),
+        "apt_packages": ("python3-scipy",),
+        "pip_packages": ("emcee",),
+        "commands": ("pip install -U matplotlib",),
+    }
+    held = build(catalog, **fields)
+    lines = held.dockerfile.splitlines()
+    hold = lines.index("# --- Hold the versions apt installed ---")
+    assert hold > lines.index("# --- Extra Debian packages ---")
+    assert (
+        hold < lines.index("# --- Extra pip packages ---") < lines.index("# --- Your commands ---")
+    )
+    assert lines[hold + 2 : hold + 4] == [
+        f'RUN "$STARDOCK_PYTHON" /opt/stardock/pip-constraints.py {recipe_module.PIP_CONSTRAINTS}',
+        f"ENV PIP_CONSTRAINT={recipe_module.PIP_CONSTRAINTS}",
+    ]
+    assert '"pip_constraints": false' in lines[hold + 1]
+    assert "pip_constraints" not in json.loads(held.labels[LABEL_RECIPE])
+
+    free = build(catalog, **fields, pip_constraints=False)
+    assert "PIP_CONSTRAINT" not in free.dockerfile and "pip-constraints" not in free.dockerfile
+    assert free.content_hash != held.content_hash and free.tag != held.tag
+    assert json.loads(free.labels[LABEL_RECIPE])["pip_constraints"] is False
+    assert free.recipe.pip_constraints is False
+    # Only the constraints section differs; the user's commands stay last.
+    assert [r.args for r in user_runs(free)] == [r.args for r in user_runs(held)]
+
+
 def test_empty_sections_are_left_out() -> None:
-    text = compose(Recipe(), EMPTY, BASE_ID).dockerfile
-    assert re.findall(r"^# --- (.*) ---$", text, flags=re.M) == [
-        "Finish: the kernel runs as the unprivileged user"
-    ]
-    assert [i.keyword for i in parse(text).instructions] == [
-        "FROM",
-        "USER",
-        "RUN",
-        "USER",
-        "WORKDIR",
-    ]
+    def shape(recipe: Recipe) -> tuple[list[str], list[str]]:
+        text = compose(recipe, EMPTY, BASE_ID).dockerfile
+        headings = re.findall(r"^# --- (.*) ---$", text, flags=re.M)
+        return headings, [i.keyword for i in parse(text).instructions]
+
+    finish = "Finish: the kernel runs as the unprivileged user"
+    assert shape(Recipe()) == (
+        ["Hold the versions apt installed", finish],
+        ["FROM", "USER", *HOLD, "RUN", "USER", "WORKDIR"],
+    )
+    assert shape(Recipe(pip_constraints=False)) == (
+        [finish],
+        ["FROM", "USER", "RUN", "USER", "WORKDIR"],
+    )
 
 
 def test_a_user_command_is_exactly_one_exec_form_run() -> None:
@@ -273,7 +321,14 @@ INERT = [
 def test_tricky_text_is_rendered_inert(command: str) -> None:
     spec = compose(Recipe(commands=("true", command, "true")), EMPTY, BASE_ID)
     instructions = parse(spec.dockerfile).instructions
-    assert [i.keyword for i in instructions] == ["FROM", "USER", *["RUN"] * 4, "USER", "WORKDIR"]
+    assert [i.keyword for i in instructions] == [
+        "FROM",
+        "USER",
+        *HOLD,
+        *["RUN"] * 4,
+        "USER",
+        "WORKDIR",
+    ]
     assert [r.args[2] for r in user_runs(spec)] == ["true", command.strip(), "true"]
     assert all(not i.heredocs and not i.flags and not i.trailing for i in instructions)
     assert parse(spec.dockerfile).directives == {}
@@ -330,7 +385,7 @@ def test_a_dockerfile_that_reads_back_differently_is_never_returned(
         )
 
     monkeypatch.setattr(recipe_module, "_exec", broken_exec)
-    with pytest.raises(StarDockError, match=r"Internal error.*instruction 3 reads back as"):
+    with pytest.raises(StarDockError, match=r"Internal error.*instruction 5 reads back as"):
         compose(Recipe(commands=("echo hi",)), EMPTY, BASE_ID)
     with pytest.raises(StarDockError, match=r"Internal error.*does not parse"):
         compose(Recipe(commands=("cat <<EOF",)), EMPTY, BASE_ID)
@@ -353,8 +408,8 @@ def test_any_accepted_command_reads_back_as_exactly_one_run_of_it(text: str) -> 
         return
     command = spec.recipe.commands[0]
     instructions = parse(spec.dockerfile).instructions
-    assert len(instructions) == 6
-    assert instructions[2] == Instruction("RUN", ("/bin/sh", "-c", command), json=True)
+    assert len(instructions) == 8
+    assert instructions[4] == Instruction("RUN", ("/bin/sh", "-c", command), json=True)
     # Only an optional RUN and surrounding spaces were dropped.
     assert re.fullmatch(r"[ \t]*(?:(?i:run) +)?" + re.escape(command) + r"[ \t]*", text)
 
