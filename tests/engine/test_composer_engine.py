@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +13,12 @@ from jupyter_stardock.engine import Engine
 from jupyter_stardock.recipe import LABEL_CONTENT_HASH, BuildSpec, Recipe, compose
 
 from .helpers import run_in_image
+from .kernel_smoke import run_cells, use_jupyter_home
 
 REPOSITORY = "stardock-test/env"
 CATALOG = Catalog.load(default_catalog_dirs())
+KERNEL_CHECKED = sorted(app_id for app_id, app in CATALOG.apps.items() if app.smoke_kernel)
+ASTROPY_AND_EMCEE = Recipe(apps=("astropy",), commands=("pip install emcee==3.1.6",))
 
 
 def build(engine: Engine, spec: BuildSpec) -> str:
@@ -77,20 +81,43 @@ def test_astropy_and_a_custom_pip_install(
         raise AssertionError("the builder was called for an existing image")
 
     monkeypatch.setattr(module_engine, "build", no_build)
-    again = compose(
-        Recipe(apps=("astropy",), commands=("pip install emcee==3.1.6",)),
-        CATALOG,
-        base_image,
-        repository=REPOSITORY,
-    )
+    again = compose(ASTROPY_AND_EMCEE, CATALOG, base_image, repository=REPOSITORY)
     assert again.tag == spec.tag
     assert build(module_engine, again) == image
+
+
+def assert_kernel_checks_pass(image: str, app_ids: list[str]) -> None:
+    """Every app's ``smoke_kernel`` cell, one after another in one kernel of ``image``."""
+    apps = [CATALOG.apps[app_id] for app_id in app_ids]
+    cells = asyncio.run(run_cells(image, [app.smoke_kernel or "" for app in apps]))
+    for app, cell in zip(apps, cells, strict=True):
+        assert cell.error is None, f"{app.id} in a kernel:\n{cell.describe()}"
+        missing = set(app.smoke_kernel_displays) - cell.mime_types
+        assert not missing, f"{app.id} in a kernel displayed no {missing}:\n{cell.describe()}"
+
+
+def test_astropy_plots_inline_in_a_kernel_after_a_custom_pip_install(
+    module_engine: Engine, base_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel runtime fits Debian's matplotlib, and pip (constrained) left it alone."""
+    spec = compose(ASTROPY_AND_EMCEE, CATALOG, base_image, repository=REPOSITORY)
+    build(module_engine, spec)
+    use_jupyter_home(tmp_path, monkeypatch)
+    assert_kernel_checks_pass(spec.tag, ["astropy"])
+    cell = asyncio.run(
+        run_cells(spec.tag, ["import emcee, matplotlib, numpy; print(numpy.__version__)"])
+    )[0]
+    assert cell.error is None, cell.describe()
+    status, constraints = run(module_engine, spec.tag, "cat /opt/stardock/pip-constraints.txt")
+    assert status == 0, constraints
+    assert f"numpy=={cell.stdout.strip()}" in constraints.splitlines()
 
 
 @pytest.fixture(scope="module")
 def whole_catalog(module_engine: Engine, base_image: str) -> str:
     spec = compose(Recipe(apps=tuple(CATALOG.apps)), CATALOG, base_image, repository=REPOSITORY)
-    return build(module_engine, spec)
+    build(module_engine, spec)
+    return spec.tag
 
 
 @pytest.mark.slow
@@ -100,3 +127,21 @@ def test_every_app_passes_its_smoke_check(
 ) -> None:
     status, out = run(module_engine, whole_catalog, CATALOG.apps[app_id].smoke)
     assert status == 0, f"{app_id}: exit {status}\n{out}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app_id", KERNEL_CHECKED)
+def test_every_python_app_passes_its_kernel_check(
+    whole_catalog: str, app_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_jupyter_home(tmp_path, monkeypatch)
+    assert_kernel_checks_pass(whole_catalog, [app_id])
+
+
+@pytest.mark.slow
+def test_every_python_app_works_beside_the_others_in_one_kernel(
+    whole_catalog: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert {"astropy", "pyraf"} <= set(KERNEL_CHECKED)
+    use_jupyter_home(tmp_path, monkeypatch)
+    assert_kernel_checks_pass(whole_catalog, KERNEL_CHECKED)
