@@ -19,7 +19,8 @@ import {
   IDraft,
   IRecipeProblem,
   locateProblem,
-  recipeToDraft
+  recipeToDraft,
+  sameRecipe
 } from './recipe';
 import {
   isRecord,
@@ -176,9 +177,22 @@ export class StarDockModel implements IDisposable {
 
   // -- the recipe being written --------------------------------------------
 
-  /** Change some fields of the recipe; it is checked after `checkDelay`. */
+  /**
+   * Change some fields of the recipe; it is checked after `checkDelay`.
+   *
+   * A failed build of another recipe than the fields now hold is stale: its
+   * error and marked line go (the history keeps it).
+   */
   updateDraft(change: Partial<IDraft>): void {
-    this._update({ draft: { ...this._state.draft, ...change } });
+    const draft = { ...this._state.draft, ...change };
+    const build = this._state.build;
+    const stale =
+      build !== null &&
+      !build.ready &&
+      !build.submitting &&
+      (!build.record || finished(build.record)) &&
+      !sameRecipe(build.recipe, draftToRecipe(draft));
+    this._update(stale ? { draft, build: null } : { draft });
     this._scheduleCheck();
   }
 
@@ -251,8 +265,8 @@ export class StarDockModel implements IDisposable {
   /** Cancel the running build; the log's end event then says it was cancelled. */
   async cancelBuild(): Promise<void> {
     const record = this._state.build?.record;
-    if (!record || finished(record)) {
-      return;
+    if (!record || finished(record) || record.following) {
+      return; // a followed build is its owner's to cancel
     }
     try {
       const reply = await requestAPI<IBuild>(
@@ -264,6 +278,33 @@ export class StarDockModel implements IDisposable {
     } catch (error) {
       this._updateBuild({ error: this._sentence(error) });
     }
+  }
+
+  /**
+   * Show a build of the history in the Build section: follow it if it runs,
+   * else replay its log and its result. Ignored while the panel's own build runs.
+   */
+  showBuild(record: IBuild): Promise<StarDockModel.IReady | null> {
+    if (this._building) {
+      return this._building;
+    }
+    this._abort?.abort();
+    this._update({
+      build: {
+        recipe: record.recipe,
+        record,
+        ready: null,
+        log: [],
+        dropped: 0,
+        error: null,
+        submitting: false,
+        replay: finished(record)
+      }
+    });
+    this._building = this._watch(record.recipe, record, !finished(record)).finally(() => {
+      this._building = null;
+    });
+    return this._building;
   }
 
   /** Follow this user's newest unfinished build, if any (after a page reload). */
@@ -288,7 +329,7 @@ export class StarDockModel implements IDisposable {
 
   // -- environments, kernels, archives -------------------------------------
 
-  /** Read the environments, running kernels and archives. Never rejects. */
+  /** Read the builds, environments, running kernels and archives. Never rejects. */
   refreshLists(): Promise<void> {
     if (!this._listsPending) {
       this._listsPending = this._fetchLists().finally(() => {
@@ -487,10 +528,15 @@ export class StarDockModel implements IDisposable {
     );
   }
 
-  /** Follow a build's log to its end; then make its kernelspec ready. */
+  /**
+   * Follow a build's log to its end; then make its kernelspec ready (unless
+   * `prepare` is false: a finished build of the history is only shown, never
+   * built again if its environment was deleted since).
+   */
   private async _watch(
     recipe: IRecipe,
-    record: IBuild
+    record: IBuild,
+    prepare = true
   ): Promise<StarDockModel.IReady | null> {
     if (!this._state.build || this._state.build.record?.id !== record.id) {
       this._update({
@@ -511,6 +557,9 @@ export class StarDockModel implements IDisposable {
     }
     this._updateBuild({ record: end });
     void this.refreshLists();
+    if (end.state === 'succeeded' && !prepare) {
+      return null;
+    }
     if (end.state === 'succeeded') {
       // Asking again returns the environment with the kernelspec for this
       // recipe's dataset (an identical build may have been started for another).
@@ -668,15 +717,18 @@ export class StarDockModel implements IDisposable {
   // -- private: lists ------------------------------------------------------
 
   private async _fetchLists(): Promise<void> {
-    const [environments, kernels, archives] = await Promise.allSettled([
+    const [environments, kernels, archives, builds] = await Promise.allSettled([
       this._get<{ environments: IEnvironment[] }>('environments'),
       this._get<{ kernels: IKernelInfo[] }>('kernels'),
-      this._get<{ archives: IArchive[] }>('archives')
+      this._get<{ archives: IArchive[] }>('archives'),
+      // Every build of this user, whatever started it (the CLI, the magics, another tab).
+      this._get<{ builds: IBuild[] }>('builds')
     ]);
-    const failure = [environments, kernels, archives].find(
+    const failure = [environments, kernels, archives, builds].find(
       r => r.status === 'rejected'
     ) as PromiseRejectedResult | undefined;
     this._update({
+      builds: builds.status === 'fulfilled' ? (builds.value.builds ?? []) : this._state.builds,
       environments:
         environments.status === 'fulfilled'
           ? (environments.value.environments ?? [])
@@ -779,6 +831,8 @@ export namespace StarDockModel {
     readonly error: string | null;
     /** Whether the build request is in flight. */
     readonly submitting: boolean;
+    /** A finished build of the history, shown again: nothing more is prepared. */
+    readonly replay?: boolean;
   }
 
   export interface IState {
@@ -810,6 +864,8 @@ export namespace StarDockModel {
     readonly check: ICheck;
     readonly build: IBuildView | null;
 
+    /** This user's builds, newest first, whatever started them; `null` until read. */
+    readonly builds: readonly IBuild[] | null;
     readonly environments: readonly IEnvironment[] | null;
     readonly kernels: readonly IKernelInfo[] | null;
     readonly archives: readonly IArchive[] | null;
@@ -834,6 +890,7 @@ export namespace StarDockModel {
       draft: EMPTY_DRAFT,
       check: { checking: false, preview: null, problems: [], error: null },
       build: null,
+      builds: null,
       environments: null,
       kernels: null,
       archives: null,

@@ -3,7 +3,7 @@
  * server understands: no state, no requests.
  */
 
-import { IApp, IRecipe } from './tokens';
+import { IApp, IBuild, IRecipe } from './tokens';
 
 /** The recipe as the panel's fields hold it. */
 export interface IDraft {
@@ -177,4 +177,24 @@ export function sameRecipe(a: IRecipe, b: IRecipe): boolean {
       [...r.pip_packages].sort()
     ]);
   return key(a) === key(b);
+}
+
+/**
+ * The problem a failed build marks in the panel: the custom command (by its
+ * line in the editor), the app or the package field that failed, with the
+ * step's own last output. `recipe` is what was sent for the build. `null`
+ * when no part of the recipe is to blame, or when the fields now hold another
+ * recipe (a stale result is never marked).
+ */
+export function buildProblem(
+  record: IBuild,
+  recipe: IRecipe,
+  draft: IDraft
+): IRecipeProblem | null {
+  const failure = record.failure;
+  if (record.state !== 'failed' || !failure?.item || !sameRecipe(recipe, draftToRecipe(draft))) {
+    return null;
+  }
+  const message = [failure.summary, ...failure.output].join('\n');
+  return locateProblem(message, failure.item, commandLines(draft.commands).lines);
 }

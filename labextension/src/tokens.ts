@@ -170,8 +170,35 @@ export interface IBuild {
   started: number | null;
   finished: number | null;
   image_id: string | null;
-  /** Why it failed, written for the user. */
+  /** Why it failed, written for the user (for a failed step: several lines, its output quoted). */
   error: string | null;
+  /** Where a failed build failed; absent or `null` when no step is to blame. */
+  failure?: IBuildFailure | null;
+  /**
+   * Whether this user follows a build someone else started for an identical
+   * recipe: they see its progress and log, but only its owner can cancel it.
+   */
+  following?: boolean;
+}
+
+/** The step a failed build failed at, as the server maps it back to the recipe. */
+export interface IBuildFailure {
+  /**
+   * The part of the recipe, as error replies name it: `"command 2"` (the
+   * second custom command sent), `"app astropy"`, `"pip packages"`,
+   * `"Debian packages"`, or `null` for a step of StarDock's own.
+   */
+  item: string | null;
+  /** The Dockerfile step ("Step 5/13"). */
+  step: number;
+  steps: number;
+  exit_code: number | null;
+  /** One sentence: which part failed and how. */
+  summary: string;
+  /** The step's last lines of output, without terminal escape codes. */
+  output: string[];
+  /** What the user can do. */
+  hint: string;
 }
 
 /** A built environment (an image). */

@@ -25,6 +25,18 @@ export class StarDockSidebar extends ReactWidget {
     this.title.caption = this._trans.__('StarDock');
     this.node.setAttribute('role', 'region');
     this.node.setAttribute('aria-label', this._trans.__('StarDock panel'));
+    // Back from a terminal or a notebook in another window: show what happened meanwhile.
+    window.addEventListener('focus', this._onFocus);
+  }
+
+  /** Builds started elsewhere (the CLI, the magics, another tab) show when the panel is looked at again. */
+  protected onAfterShow(): void {
+    void this._model.refreshLists();
+  }
+
+  dispose(): void {
+    window.removeEventListener('focus', this._onFocus);
+    super.dispose();
   }
 
   render(): JSX.Element {
@@ -42,6 +54,11 @@ export class StarDockSidebar extends ReactWidget {
     );
   }
 
+  private _onFocus = (): void => {
+    if (this.isVisible) {
+      void this._model.refreshLists();
+    }
+  };
   private _model: StarDockModel;
   private _trans: TranslationBundle;
   private _actions: IPanelActions;
@@ -65,6 +82,7 @@ function panelActions(model: StarDockModel, commands: CommandRegistry): IPanelAc
     toggleApp: (id, chosen) => model.toggleApp(id, chosen),
     build: () => run(CommandIDs.build),
     cancelBuild: () => run(CommandIDs.cancelBuild),
+    showBuild: build => void model.showBuild(build),
     openNotebook: () => run(CommandIDs.openNotebook),
     openConsole: () => run(CommandIDs.openConsole),
     copyText: text => Clipboard.copyToSystem(text),

@@ -42,8 +42,10 @@ class Steps:
         return path
 
 
-def open_lab(page: Any, lab: ServerProcess, path: str = "") -> Any:
-    page.goto(f"{lab.url}/lab{('/tree/' + path) if path else ''}?token={lab.token}")
+def open_lab(page: Any, lab: ServerProcess, path: str = "", workspace: str = "") -> Any:
+    """The panel in JupyterLab; a new ``workspace`` reopens nothing earlier tests left open."""
+    where = f"/workspaces/{workspace}" if workspace else ""
+    page.goto(f"{lab.url}/lab{where}{('/tree/' + path) if path else ''}?token={lab.token}")
     page.wait_for_selector(PANEL, state="attached", timeout=120_000)
     panel = page.locator(PANEL)
     # After the layout restorer (which may have reopened it: a click on its tab
@@ -367,3 +369,49 @@ def test_notebook_rebuilds_its_missing_environment(page: Any, lab: ServerProcess
     kernel.get_by_role("button", name=re.compile("^Stop the kernel")).click()
     kernel.wait_for(state="detached", timeout=60_000)
     delete_environment(panel, recorded["environment"])
+
+
+def test_a_failed_command_is_marked_with_pips_own_words(page: Any, lab: ServerProcess) -> None:
+    steps = Steps(page, "failed")
+    panel = open_lab(page, lab, workspace=f"failed-{uuid.uuid4().hex[:8]}")
+    editor = panel.locator("textarea.jp-StarDock-editor")
+    # The typo a user makes; a first line of its own keeps the recipe unique.
+    marker = f"stardock-ui-{uuid.uuid4().hex[:8]}"
+    editor.fill(f"echo {marker}\n\npip instal foo")
+    build = panel.get_by_role("button", name="Build", exact=True)
+    panel.locator(".jp-StarDock-preview pre").filter(has_text=marker).wait_for(state="attached")
+    build.click()
+
+    # The third line of the editor (command 2) is marked, quoting pip itself.
+    marked = panel.locator(".jp-StarDock-problems .jp-StarDock-problem[data-line='3']")
+    marked.wait_for(timeout=BUILD_TIMEOUT_MS)
+    text = marked.inner_text()
+    assert text.startswith("Line 3:"), text
+    assert "Custom command 2 (`pip instal foo`) failed with exit code 1" in text
+    assert 'ERROR: unknown command "instal" - maybe you meant "install"' in text
+    assert editor.get_attribute("aria-invalid") == "true"
+    message = panel.locator(".jp-StarDock-buildError").inner_text()
+    assert 'maybe you meant "install"' in message and "returned a non-zero code" not in message
+    log = panel.locator(".jp-StarDock-logText").inner_text()
+    assert "\x1b" not in log and "[91m" not in log
+    # The build is in the history, failed, with what failed.
+    failed = panel.locator(".jp-StarDock-history [data-state='failed']").first
+    assert "Custom command 2" in failed.inner_text()
+    steps.shot("marked")
+
+    # Fixed: the stale result goes at once, before any new build.
+    editor.fill(f"echo {marker}\n\npip --version")
+    marked.wait_for(state="detached")
+    assert panel.locator(".jp-StarDock-buildError").count() == 0
+    assert editor.get_attribute("aria-invalid") is None
+    steps.shot("cleared")
+
+    # A build started elsewhere (the CLI, the magics: the same REST call) joins the
+    # history when the user comes back to the window.
+    other = lab.request(
+        "POST", "/stardock/api/builds", {"commands": [f"echo {marker}-cli", "false"]}
+    )["build"]
+    item = panel.locator(f".jp-StarDock-history [data-build='{other['id']}']")
+    page.evaluate("window.dispatchEvent(new Event('focus'))")
+    item.wait_for(timeout=30_000)
+    steps.shot("history")

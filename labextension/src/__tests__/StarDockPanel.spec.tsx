@@ -24,6 +24,7 @@ function actions(): jest.Mocked<IPanelActions> {
     toggleApp: jest.fn(),
     build: jest.fn(),
     cancelBuild: jest.fn(),
+    showBuild: jest.fn(),
     openNotebook: jest.fn(),
     openConsole: jest.fn(),
     copyText: jest.fn(),
@@ -296,5 +297,98 @@ describe('StarDockPanel', () => {
     const link = host.querySelector<HTMLAnchorElement>('[data-archive="k0"] a')!;
     expect(link.getAttribute('href')).toBe('/stardock/api/archives/k0');
     expect(link.getAttribute('aria-label')).toContain('Download the archive');
+  });
+
+  describe('a failed build', () => {
+    const PIP = 'ERROR: unknown command "instal" - maybe you meant "install"';
+    const recipe = {
+      dataset: null,
+      apps: [],
+      commands: ['echo a', 'pip instal foo'],
+      apt_packages: [],
+      pip_packages: []
+    };
+    const failed: IBuild = {
+      ...running,
+      id: 'f1',
+      recipe,
+      state: 'failed',
+      finished: running.started! + 20,
+      error: `Custom command 2 (\`pip instal foo\`) failed with exit code 1. Its last output:\n    ${PIP}\nFix that command, then build again.`,
+      failure: {
+        item: 'command 2',
+        step: 5,
+        steps: 13,
+        exit_code: 1,
+        summary: 'Custom command 2 (`pip instal foo`) failed with exit code 1.',
+        output: [PIP],
+        hint: 'Fix that command, then build again.'
+      }
+    };
+    const view = (commands: string): Partial<StarDockModel.IState> => ({
+      phase: 'ready',
+      status: STATUS_READY,
+      draft: { ...EMPTY_DRAFT, commands },
+      build: {
+        recipe,
+        record: failed,
+        ready: null,
+        log: [],
+        dropped: 0,
+        error: failed.error,
+        submitting: false
+      },
+      builds: [failed]
+    });
+
+    it('marks the failing line of the commands with the step\'s own output', () => {
+      // A blank line in the editor: command 2 is on line 3.
+      show(view('echo a\n\npip instal foo'));
+      const marked = host.querySelector('.jp-StarDock-problems .jp-StarDock-problem[data-line="3"]');
+      expect(marked?.textContent).toContain('Line 3:');
+      expect(marked?.textContent).toContain(PIP);
+      expect(host.querySelector('textarea')?.getAttribute('aria-invalid')).toBe('true');
+      // The failure does not block pressing Build again (a mirror may have been down).
+      expect(button('Build')?.disabled).toBe(false);
+      expect(host.querySelector('.jp-StarDock-buildError')?.textContent).toContain(PIP);
+    });
+
+    it('marks nothing once the commands changed', () => {
+      show(view('echo a\npip install foo'));
+      expect(host.querySelector('.jp-StarDock-problems')).toBeNull();
+      expect(host.querySelector('textarea')?.getAttribute('aria-invalid')).toBeNull();
+    });
+
+    it('lists every build in the history, and shows one on request', () => {
+      const other: IBuild = { ...running, id: 'c2', created: 5, recipe: { ...recipe, commands: [] } };
+      const handlers = show({ ...view(''), builds: [failed, other] });
+      const items = [...host.querySelectorAll('.jp-StarDock-history [data-build]')];
+      expect(items.map(i => i.getAttribute('data-build'))).toEqual(['c2', 'f1']);
+      const item = host.querySelector('[data-build="f1"]')!;
+      expect(item.textContent).toContain('failed');
+      expect(item.textContent).toContain('Custom command 2 (`pip instal foo`) failed with exit code 1.');
+      act(() => button('Show the log of build f1 (Base image + 2 commands)')!.click());
+      expect(handlers.showBuild).toHaveBeenCalledWith(failed);
+    });
+  });
+
+  it('lets a follower see the build but not cancel it', () => {
+    const followed: IBuild = { ...running, following: true };
+    show({
+      phase: 'ready',
+      status: STATUS_READY,
+      build: {
+        recipe: running.recipe,
+        record: followed,
+        ready: null,
+        log: [],
+        dropped: 0,
+        error: null,
+        submitting: false
+      }
+    });
+    const cancel = button('Cancel')!;
+    expect(cancel.disabled).toBe(true);
+    expect(cancel.title).toContain('only the user who started it can cancel it');
   });
 });

@@ -428,4 +428,103 @@ describe('kernelspecName', () => {
     expect(kernelspecName('abc', 'M 51/HST')).toBe('stardock-abc-m-51-hst');
     expect(kernelspecName('abc', null)).toBe('stardock-abc');
   });
+
+  describe('history and stale results', () => {
+    const PIP = 'ERROR: unknown command "instal" - maybe you meant "install"';
+    const failedRecord = build({
+      state: 'failed',
+      recipe: { dataset: null, apps: [], commands: ['pip instal foo'], apt_packages: [], pip_packages: [] },
+      error: `Custom command 1 (\`pip instal foo\`) failed with exit code 1. Its last output:\n    ${PIP}`,
+      failure: {
+        item: 'command 1',
+        step: 3,
+        steps: 4,
+        exit_code: 1,
+        summary: 'Custom command 1 (`pip instal foo`) failed with exit code 1.',
+        output: [PIP],
+        hint: 'Fix that command, then build again.'
+      }
+    });
+    const failedLog = eventStream([
+      { id: 0, data: 'Step 3/4 : RUN ["/bin/sh", "-c", "pip instal foo"]' },
+      { id: 1, data: PIP },
+      { event: 'end', data: JSON.stringify(failedRecord) }
+    ]);
+
+    it('reads every build of the user with the lists, whatever started it', async () => {
+      const fromCli = build({ id: 'cli1', state: 'succeeded', created: 2000 });
+      const { model, requests } = modelFor({
+        'GET environments': { status: 200, body: { environments: [] } },
+        'GET kernels': { status: 200, body: { kernels: [] } },
+        'GET archives': { status: 200, body: { archives: [] } },
+        'GET builds': [
+          { status: 200, body: { builds: [] } },
+          { status: 200, body: { builds: [fromCli] } }
+        ]
+      });
+      await model.refreshLists();
+      expect(model.state.builds).toEqual([]);
+      await model.refreshLists(); // the next poll, or the panel shown again
+      expect(model.state.builds).toEqual([fromCli]);
+      expect(requests.filter(r => r.path === 'builds')).toHaveLength(2);
+      model.dispose();
+    });
+
+    it('clears a failed build once the fields hold another recipe', async () => {
+      const { model } = modelFor({
+        'POST builds': { status: 202, body: { build: failedRecord, environment: null } },
+        'GET builds/b1/log': failedLog,
+        'POST dockerfile': { status: 400, body: { message: 'checked' } }
+      });
+      model.updateDraft({ commands: 'pip instal foo' });
+      expect(await model.build()).toBeNull();
+      expect(model.state.build?.record?.failure?.item).toBe('command 1');
+      model.updateDraft({ commands: 'pip instal foo' }); // the same recipe: kept
+      expect(model.state.build?.error).toContain(PIP);
+      model.updateDraft({ commands: 'pip install foo' });
+      expect(model.state.build).toBeNull();
+      model.dispose();
+    });
+
+    it('shows a finished build of the history without building anything', async () => {
+      const { model, requests } = modelFor({ 'GET builds/b1/log': failedLog });
+      expect(await model.showBuild(failedRecord)).toBeNull();
+      expect(model.state.build?.log).toEqual([
+        'Step 3/4 : RUN ["/bin/sh", "-c", "pip instal foo"]',
+        PIP
+      ]);
+      expect(model.state.build?.error).toContain(PIP);
+      expect(model.state.build?.replay).toBe(true);
+      const succeeded = build({ id: 'b1', state: 'succeeded' });
+      const second = modelFor({
+        'GET builds/b1/log': eventStream([{ event: 'end', data: JSON.stringify(succeeded) }])
+      });
+      expect(await second.model.showBuild(succeeded)).toBeNull();
+      // Its environment may be gone: showing it never starts a build.
+      expect(second.requests.some(r => r.method === 'POST')).toBe(false);
+      expect(requests.some(r => r.method === 'POST')).toBe(false);
+      model.dispose();
+      second.model.dispose();
+    });
+
+    it('never asks to cancel a followed build', async () => {
+      let release: () => void = () => undefined;
+      const held = new Promise<void>(resolve => (release = resolve));
+      const followed = build({ following: true });
+      const { model, requests } = modelFor({
+        'POST builds': { status: 202, body: { build: followed, environment: null } },
+        'GET builds/b1/log': async () => {
+          await held;
+          return eventStream([{ event: 'end', data: JSON.stringify(build({ state: 'cancelled' })) }]);
+        }
+      });
+      const done = model.build();
+      await new Promise(resolve => setTimeout(resolve, 20));
+      await model.cancelBuild();
+      expect(requests.some(r => r.method === 'DELETE')).toBe(false);
+      release();
+      await done;
+      model.dispose();
+    });
+  });
 });

@@ -185,8 +185,8 @@ describe('StarDockModel', () => {
       expect(urls).toHaveLength(0);
       await jest.advanceTimersByTimeAsync(1_500);
       expect(statusCalls()).toBe(1);
-      // Each tick also reads the environments, kernels and archives.
-      expect(urls).toHaveLength(4);
+      // Each tick also reads the environments, kernels, archives and builds.
+      expect(urls).toHaveLength(5);
       await jest.advanceTimersByTimeAsync(5_000);
       expect(statusCalls()).toBe(2);
 

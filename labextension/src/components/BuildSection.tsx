@@ -42,7 +42,14 @@ export function BuildSection(props: IBuildSectionProps): JSX.Element {
             label={trans.__('Cancel')}
             kind="warn"
             onClick={props.onCancel}
-            disabled={!record}
+            disabled={!record || record.following}
+            title={
+              record?.following
+                ? trans.__(
+                    'An identical build was already running when you asked: you follow it, and only the user who started it can cancel it.'
+                  )
+                : undefined
+            }
           />
         ) : (
           <TextButton
@@ -79,7 +86,7 @@ export function BuildSection(props: IBuildSectionProps): JSX.Element {
             {progressText(build, percent, trans)}
           </p>
           {build.error && (
-            <p className="jp-StarDock-problem" role="alert">
+            <p className="jp-StarDock-problem jp-StarDock-buildError" role="alert">
               {build.error}
             </p>
           )}
@@ -141,7 +148,9 @@ function progressText(
         ? trans.__('Step %1 of %2 (%3 %)', record.step, record.steps, percent)
         : trans.__('Starting (%1 %)', percent);
     case 'succeeded':
-      return trans.__('Built (%1 %); preparing the kernel…', percent);
+      return build.replay
+        ? trans.__('Built (100 %). Open it from Environments below.')
+        : trans.__('Built (%1 %); preparing the kernel…', percent);
     case 'cancelled':
       return trans.__('Cancelled at %1 %.', percent);
     default:

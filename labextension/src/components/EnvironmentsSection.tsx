@@ -5,7 +5,7 @@ import React, { useState } from 'react';
 
 import { formatBytes } from '../format';
 import { IApp, IEnvironment } from '../tokens';
-import { IconButton, ListItem, Section } from './Section';
+import { IconButton, ListItem, Section, ShowAll } from './Section';
 
 export interface IEnvironmentsSectionProps {
   /** `null` while loading. */
@@ -74,18 +74,14 @@ export function EnvironmentsSection(props: IEnvironmentsSectionProps): JSX.Eleme
           );
         })}
       </ul>
-      {sorted.length > SHOWN && (
-        <button
-          type="button"
-          className="jp-StarDock-linkButton"
-          aria-expanded={all}
-          onClick={() => setAll(!all)}
-        >
-          {all
-            ? trans.__('Show the newest %1 only', SHOWN)
-            : trans.__('Show all %1 environments', sorted.length)}
-        </button>
-      )}
+      <ShowAll
+        all={all}
+        shown={SHOWN}
+        total={sorted.length}
+        showAll={trans.__('Show all %1 environments', sorted.length)}
+        showNewest={trans.__('Show the newest %1 only', SHOWN)}
+        onToggle={() => setAll(!all)}
+      />
     </Section>
   );
 }

@@ -111,3 +111,34 @@ export function ListItem(props: IListItemProps): JSX.Element {
     </li>
   );
 }
+
+export interface IShowAllProps {
+  /** Whether every item is listed now. */
+  all: boolean;
+  /** How many are listed when not all. */
+  shown: number;
+  /** How many there are. */
+  total: number;
+  /** The label that lists them all, e.g. "Show all %1 builds" with `total`. */
+  showAll: string;
+  /** The label that lists only the newest, with `shown`. */
+  showNewest: string;
+  onToggle: () => void;
+}
+
+/** "Show all N …" under a list that shows only its newest items, or nothing when all fit. */
+export function ShowAll(props: IShowAllProps): JSX.Element | null {
+  if (props.total <= props.shown) {
+    return null;
+  }
+  return (
+    <button
+      type="button"
+      className="jp-StarDock-linkButton"
+      aria-expanded={props.all}
+      onClick={props.onToggle}
+    >
+      {props.all ? props.showNewest : props.showAll}
+    </button>
+  );
+}

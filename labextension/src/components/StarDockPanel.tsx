@@ -3,16 +3,18 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { StarDockModel } from '../model';
-import { draftToRecipe, IDraft, sameRecipe } from '../recipe';
+import { buildProblem, draftToRecipe, IDraft, IRecipeProblem, sameRecipe } from '../recipe';
 import {
   FRONTEND_VERSION,
   IArchive,
+  IBuild,
   IEnvironment,
   IKernelInfo
 } from '../tokens';
 import { AppsSection } from './AppsSection';
 import { Banner } from './Banner';
 import { BuildSection } from './BuildSection';
+import { BuildsSection } from './BuildsSection';
 import { CommandsSection } from './CommandsSection';
 import { DatasetSection } from './DatasetSection';
 import { EnvironmentsSection } from './EnvironmentsSection';
@@ -27,6 +29,7 @@ export interface IPanelActions {
   toggleApp: (id: string, chosen: boolean) => void;
   build: () => void;
   cancelBuild: () => void;
+  showBuild: (build: IBuild) => void;
   openNotebook: () => void;
   openConsole: () => void;
   copyText: (text: string) => void;
@@ -47,7 +50,11 @@ export interface IStarDockPanelProps {
 /** The whole sidebar: a header, banners, then one section per step. */
 export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
   const { state, trans, actions } = props;
-  const problems = state.check.problems;
+  // The recipe check's problems, and the part of the recipe a failed build of
+  // exactly these fields failed at (it goes as soon as they change).
+  const failed = failedPart(state);
+  const problems = failed ? [...state.check.problems, failed] : state.check.problems;
+  const check = failed ? { ...state.check, problems } : state.check;
   const serverVersion = state.status?.version;
   const datasetTitle = state.draft.dataset
     ? (state.datasets?.find(d => d.id === state.draft.dataset)?.title ?? state.draft.dataset)
@@ -97,7 +104,7 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
       />
       <CommandsSection
         draft={state.draft}
-        check={state.check}
+        check={check}
         trans={trans}
         onChange={actions.editDraft}
       />
@@ -113,6 +120,13 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         onOpenNotebook={actions.openNotebook}
         onOpenConsole={actions.openConsole}
         onCopyLog={actions.copyText}
+      />
+      <BuildsSection
+        builds={state.builds}
+        apps={state.apps}
+        shown={state.build?.record?.id ?? null}
+        trans={trans}
+        onShow={actions.showBuild}
       />
       <EnvironmentsSection
         environments={state.environments}
@@ -139,6 +153,12 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
       <StatusSection state={state} trans={trans} />
     </div>
   );
+}
+
+/** The recipe part the shown build failed at, if it is a build of the fields as they are. */
+function failedPart(state: StarDockModel.IState): IRecipeProblem | null {
+  const build = state.build;
+  return build?.record ? buildProblem(build.record, build.recipe, state.draft) : null;
 }
 
 /** Why Build cannot be pressed now, or `null` when it can. */
