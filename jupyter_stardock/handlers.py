@@ -495,6 +495,21 @@ class ArchiveHandler(UserMixin, StarDockHandler):
         self.finish()
 
 
+class KernelExitHandler(UserMixin, StarDockHandler):
+    """How a kernel's container last ended, in a sentence (JupyterLab shows it when it dies)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str) -> None:
+        from .exits import exit_records
+
+        # By the id the viewer's server knows the kernel by, and only the viewer's own.
+        record = exit_records.last(kernel_id, self.viewer.owner_filter)
+        if record is None:
+            raise NotFound(f"Kernel {kernel_id!r} has not stopped since this server started.")
+        self.finish(json.dumps(record.to_json()))
+
+
 def routes(service: bool = False) -> list[tuple[str, type[StarDockHandler]]]:
     """The route table, as data. docs/openapi.yaml describes the same (a test checks).
 
@@ -518,4 +533,5 @@ def routes(service: bool = False) -> list[tuple[str, type[StarDockHandler]]]:
         (rf"{API}/kernels", KernelsHandler),
         (rf"{API}/archives", ArchivesHandler),
         (rf"{API}/archives/{_KERNEL}", ArchiveHandler),
+        (rf"{API}/kernels/{_KERNEL}/exit", KernelExitHandler),
     ]
