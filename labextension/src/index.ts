@@ -15,6 +15,7 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { ITranslator } from '@jupyterlab/translation';
 
 import { addCommands } from './commands';
+import { kernelExitsPlugin } from './kernelExits';
 import { StarDockModel } from './model';
 import { RecipeKeeper } from './notebooks';
 import { IDraft } from './recipe';
@@ -122,4 +123,4 @@ async function restoreDraft(model: StarDockModel, state: IStateDB | null): Promi
   });
 }
 
-export default plugin;
+export default [plugin, kernelExitsPlugin];
