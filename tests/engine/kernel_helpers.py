@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import io
 import json
+import os
+import secrets
+import shutil
+import stat
+import tarfile
+import tempfile
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -93,3 +105,70 @@ async def wait_ready(ws: Any, timeout: float = 60) -> None:
         except TimeoutError:
             if asyncio.get_running_loop().time() > deadline:
                 raise
+
+
+@contextlib.contextmanager
+def root_only_file() -> Iterator[Path]:
+    """A root-owned 0600 file, with content no one else knows, in a root-only 0700 folder."""
+    folder = Path(tempfile.mkdtemp(prefix="stardock-victim-", dir="/var/tmp"))
+    try:
+        os.chmod(folder, 0o700)
+        secret = folder / "secret.txt"
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, f"root's secret {secrets.token_hex(16)}\n".encode())
+        os.close(fd)
+        yield secret
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What must not change about a victim: kind, content (a folder: its names), owner, mode."""
+
+    kind: str
+    digest: str
+    uid: int
+    gid: int
+    mode: int
+    nlink: int
+
+
+def snapshot(path: Path) -> Snapshot:
+    """The path itself, never what a link there points at."""
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        digest = hashlib.sha256("\n".join(sorted(os.listdir(path))).encode()).hexdigest()
+        kind = "folder"
+    elif stat.S_ISREG(st.st_mode):
+        digest, kind = hashlib.sha256(path.read_bytes()).hexdigest(), "file"
+    else:
+        digest, kind = "", stat.filemode(st.st_mode)
+    return Snapshot(kind, digest, st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), st.st_nlink)
+
+
+def snapshots(paths: list[Path]) -> dict[str, Snapshot]:
+    return {str(p): snapshot(p) for p in paths}
+
+
+def changed(before: dict[str, Snapshot]) -> dict[str, str]:
+    """The victims that are not as they were: path -> 'before -> now'."""
+    now = snapshots([Path(p) for p in before])
+    return {p: f"{before[p]} -> {now[p]}" for p in before if now[p] != before[p]}
+
+
+def tar_files(raw: bytes) -> dict[str, bytes]:
+    """Every file of a tar.gz archive with its bytes (a hard link reads as its file)."""
+    files = {}
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        for member in tar.getmembers():
+            if member.isfile() or member.islnk():
+                extracted = tar.extractfile(member)
+                files[member.name] = extracted.read() if extracted else b""
+    return files
+
+
+def holding(files: dict[str, bytes], victims: list[Path]) -> list[str]:
+    """Which files hold a victim's content."""
+    secrets_ = [v.read_bytes() for v in victims]
+    return [name for name, data in files.items() if any(s in data for s in secrets_)]
