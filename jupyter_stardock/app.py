@@ -8,6 +8,7 @@ settings, so the server and the command line always agree.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import glob
 import os
 from collections.abc import Mapping
@@ -25,9 +26,22 @@ from .claims import EnvironmentClaims
 from .datasets import DatasetRegistry
 from .engine import Engine
 from .errors import EngineUnavailable, StarDockError
+from .exits import exit_records
 from .hub import ServiceClient, hub_user_home, service_client_from_env
-from .kernels import KERNEL_LABEL, archive_orphans
+from .kernels import KERNEL_LABEL, archive_orphans, mounted_dataset
 from .kernelspecs import KernelspecStore, LaunchableKernelSpecs
+from .leases import (
+    INSTANCE_LABEL,
+    LINEAGE_LABEL,
+    Lease,
+    ServerIdentity,
+    lapsed,
+    lineage_lock,
+    live_adoptions,
+    register,
+    unregister,
+)
+from .leases import prune as prune_leases
 from .status import EngineHealth
 from .users import Viewer, local_groups, server_user
 
@@ -272,6 +286,19 @@ class StarDockApp(ExtensionApp):
         ),
     )
 
+    lease_seconds = Float(
+        60.0,
+        config=True,
+        help=(
+            "Seconds a server's lease on its kernels lasts; the server renews it every third "
+            "of that and looks for orphans every lease_seconds. A kernel container is an "
+            "orphan (archived or adopted, see orphan_policy) only for a server of the same "
+            "unix user, state folder and root folder, and only once its own server's lease "
+            "has lapsed: at once when that server's process on this host is gone, after "
+            "lease_seconds without renewal when it ran on another host."
+        ),
+    )
+
     # -- hub deployments --------------------------------------------------
 
     service_url = Unicode(
@@ -361,6 +388,10 @@ class StarDockApp(ExtensionApp):
     catalog: Catalog
     kernelspecs: KernelspecStore
     reconciled: asyncio.Event
+    #: This instance: its id and lineage label its kernels; its lease shows it lives.
+    identity: ServerIdentity | None = None
+    lease: Lease | None = None
+    _unowned_logged: set[str]
     engine_health: EngineHealth
 
     def make_engine(self) -> Engine:
@@ -445,27 +476,37 @@ class StarDockApp(ExtensionApp):
             self.publish_kernelspec(recipe, record.environment_id, record.tag)
 
     async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
-        """StarDock kernel containers of this server (the viewer's own, when scoped)."""
+        """StarDock kernel containers of this server instance (the viewer's own, when scoped).
+
+        Another server's kernels are not listed, even on the same engine with the
+        same state folder: they are not this server's to show or stop.
+        """
         assert self.engine is not None
         containers = await self.engine.run(self.engine.containers_sync, label=KERNEL_LABEL)
         root = Path(self.serverapp.root_dir).expanduser().resolve() if self.serverapp else None
         kernels = []
         for c in containers:
             labels = c.get("Labels") or {}
-            if labels.get(f"{KERNEL_LABEL}.archives") != str(self.archive_dir):
+            if not self._is_mine(c):
                 continue
             owner = labels.get(f"{KERNEL_LABEL}.owner")
             if viewer is not None and not viewer.may_see(owner):
                 continue
             # In the hub service, the user's server shows it relative to the user's home.
             base = hub_user_home(owner) if self.mode == "service" and owner else root
-            outputs = Path(labels.get(f"{KERNEL_LABEL}.outputs", ""))
+            outputs = Path(
+                labels.get(f"{KERNEL_LABEL}.outputs-view")
+                or labels.get(f"{KERNEL_LABEL}.outputs", "")
+            )
             relative = None
             if base is not None and outputs.is_relative_to(base):
                 relative = outputs.relative_to(base).as_posix()
+            # The id the owner's server knows it by (the hub service's own may differ).
+            kernel_id = labels.get(f"{KERNEL_LABEL}.client-id") or labels.get(KERNEL_LABEL)
+            last_exit = exit_records.last(kernel_id or "", owner) if kernel_id else None
             kernels.append(
                 {
-                    "id": labels.get(KERNEL_LABEL),
+                    "id": kernel_id,
                     "name": labels.get(f"{KERNEL_LABEL}.name", ""),
                     "environment": labels.get(f"{KERNEL_LABEL}.environment", ""),
                     "dataset": labels.get(f"{KERNEL_LABEL}.dataset") or None,
@@ -474,9 +515,22 @@ class StarDockApp(ExtensionApp):
                     "state": c.get("State", ""),
                     "container": c["Id"][:12],
                     "owner": owner,
+                    "last_exit": last_exit.to_json() if last_exit else None,
                 }
             )
         return kernels
+
+    def _is_mine(self, container: dict[str, Any]) -> bool:
+        """Whether a kernel container belongs to this server instance (started or adopted here)."""
+        labels = container.get("Labels") or {}
+        if LINEAGE_LABEL not in labels:
+            # Started by a StarDock without leases: shown where it was shown before.
+            return labels.get(f"{KERNEL_LABEL}.archives") == str(self.archive_dir)
+        if self.identity is None or self.lease is None:
+            return False
+        return labels.get(INSTANCE_LABEL) == self.identity.instance or (
+            container.get("Id") in self.lease.adopted
+        )
 
     def visible_environments(
         self, viewer: Viewer, environments: list[dict[str, Any]]
@@ -494,57 +548,130 @@ class StarDockApp(ExtensionApp):
     async def environment_in_use(self, environment: str) -> bool:
         return any(k["environment"] == environment for k in await self.running_kernels())
 
-    async def reconcile(self) -> None:
-        """At start: archive and remove orphaned kernel containers, prune stale kernelspecs."""
+    async def find_orphans(self) -> list[tuple[dict[str, Any], str]]:
+        """Kernel containers of this lineage whose server's lease has lapsed, with why.
+
+        Never one of a live server (whatever its user, state or root folder), never
+        one this instance runs or adopted, and never one of a StarDock without
+        leases (logged once, left alone).
+        """
+        assert self.engine is not None and self.identity is not None and self.lease is not None
+        me, state_dir = self.identity, self.identity.state_dir
+        containers = await self.engine.run(self.engine.containers_sync, label=KERNEL_LABEL)
+        known = set(self.serverapp.kernel_manager.list_kernel_ids()) if self.serverapp else set()
+        claimed = live_adoptions(state_dir, self.lease_seconds) | self.lease.adopted
+        orphans = []
+        for c in containers:
+            labels = c.get("Labels") or {}
+            if LINEAGE_LABEL not in labels:
+                if (
+                    labels.get(f"{KERNEL_LABEL}.archives") == str(self.archive_dir)
+                    and c["Id"] not in self._unowned_logged
+                ):
+                    self._unowned_logged.add(c["Id"])
+                    self.log.warning(
+                        "StarDock: kernel container %s was started by an older StarDock that "
+                        "did not record its server; it is left alone. Stop it with "
+                        "'docker stop %s' once no server uses it.",
+                        c["Id"][:12],
+                        c["Id"][:12],
+                    )
+                continue
+            instance = labels.get(INSTANCE_LABEL, "")
+            if (
+                labels.get(LINEAGE_LABEL) != me.lineage
+                or instance == me.instance
+                or labels.get(KERNEL_LABEL) in known
+                or c["Id"] in claimed
+            ):
+                continue
+            why = lapsed(state_dir, instance, self.lease_seconds)
+            if why is not None:
+                orphans.append((c, why))
+        return orphans
+
+    async def reconcile(self, at_start: bool = True) -> None:
+        """Archive or adopt (orphan_policy) the kernels whose server is gone; prune kernelspecs.
+
+        Run at start and then every lease_seconds, so a kernel whose server's lease
+        lapses later is handled too. Servers of one lineage take turns (a lock file).
+        """
         assert (
             self.engine is not None
             and self.builds is not None
-            and self.dataset_registry is not None
+            and self.identity is not None
+            and self.lease is not None
         )
         try:
-            known = (
-                set(self.serverapp.kernel_manager.list_kernel_ids()) if self.serverapp else set()
-            )
-            if self.orphan_policy == "adopt":
-                known |= await self.adopt_orphans()
-            handled = await archive_orphans(
-                self.engine, self.archive_dir, known, {d.id: d for d in self.dataset_registry}
-            )
-            if handled:
-                self.log.warning(
-                    "StarDock: archived %d orphaned kernel(s): %s", len(handled), ", ".join(handled)
+            found = None
+            for _ in range(50 if at_start else 1):
+                with lineage_lock(self.identity, blocking=False) as locked:
+                    if locked:
+                        found = await self._reconcile_orphans()
+                        break
+                await asyncio.sleep(0.2)  # another server of this lineage is reconciling
+            if at_start:
+                self.log.info(
+                    "StarDock: reconciled kernel containers at start: %s",
+                    "busy, next time" if found is None else f"{found} orphan(s) of this server",
                 )
-            environments = {e["id"] for e in await self.builds.environments()}
-            removed = await self.engine.run(self.kernelspecs.prune, environments)
-            for name in removed:
-                self.log.info("StarDock: removed kernelspec %s (its environment is gone)", name)
-        except StarDockError as err:
-            self.log.warning("StarDock: could not reconcile kernel containers at start: %s", err)
+                environments = {e["id"] for e in await self.builds.environments()}
+                removed = await self.engine.run(self.kernelspecs.prune, environments)
+                for name in removed:
+                    self.log.info("StarDock: removed kernelspec %s (its environment is gone)", name)
+        except (StarDockError, OSError) as err:
+            self.log.warning("StarDock: could not reconcile kernel containers: %s", err)
         finally:
             self.reconciled.set()
 
-    async def adopt_orphans(self) -> set[str]:
-        """Restart tracking of our kernels whose containers outlived the server."""
-        assert self.engine is not None and self.serverapp is not None
-        adopted = set()
-        containers = await self.engine.run(
-            self.engine.containers_sync, label=KERNEL_LABEL, all=False
-        )
-        for c in containers:
+    async def _reconcile_orphans(self) -> int:
+        assert self.engine is not None and self.identity is not None and self.lease is not None
+        orphans = await self.find_orphans()
+        for c, why in orphans:
+            self.log.warning(
+                "StarDock: kernel %s is an orphan (%s); policy %r",
+                (c.get("Labels") or {}).get(KERNEL_LABEL),
+                why,
+                self.orphan_policy,
+            )
+        adopted = await self.adopt_orphans([c for c, _ in orphans])
+        rest = [c for c, _ in orphans if c["Id"] not in adopted]
+        handled = await archive_orphans(self.engine, rest)
+        if handled:
+            self.log.warning(
+                "StarDock: archived %d orphaned kernel(s): %s", len(handled), ", ".join(handled)
+            )
+        keep = {self.identity.instance} | {
+            (c.get("Labels") or {}).get(INSTANCE_LABEL, "")
+            for c in await self.engine.run(self.engine.containers_sync, label=KERNEL_LABEL)
+        }
+        prune_leases(self.identity.state_dir, self.lease_seconds, keep)
+        return len(orphans)
+
+    async def adopt_orphans(self, orphans: list[dict[str, Any]]) -> set[str]:
+        """With orphan_policy 'adopt': take over running orphans; returns their container ids.
+
+        The adopted container keeps its labels (a running container's cannot
+        change), so this instance's lease claims it by container id.
+        """
+        assert self.engine is not None and self.serverapp is not None and self.lease is not None
+        adopted: set[str] = set()
+        if self.orphan_policy != "adopt":
+            return adopted
+        for c in orphans:
             labels = c.get("Labels") or {}
             kernel_id, spec = labels.get(KERNEL_LABEL), labels.get(f"{KERNEL_LABEL}.spec")
-            if (
-                labels.get(f"{KERNEL_LABEL}.archives") != str(self.archive_dir)
-                or not kernel_id
-                or not spec
-            ):
+            if c.get("State") != "running" or not kernel_id or not spec:
                 continue
+            data = await self.engine.run(self.engine.inspect_container_sync, c["Id"])
             owner = labels.get(f"{KERNEL_LABEL}.owner") or None
             extra: dict[str, Any] = {"stardock_adopt": True}
             if self.mode == "service" and owner:
                 # The kernel stays its Hub user's: same uid, folders and visibility.
                 extra.update(stardock_owner=owner, stardock_groups=[])
                 self.kernel_owners[kernel_id] = owner
+            # Claimed before the kernel manager sees it: no other server may take it meanwhile.
+            self.lease.adopt(c["Id"])
             try:
                 # The provisioner sees the running container of this id and adopts it.
                 await self.serverapp.kernel_manager.start_kernel(
@@ -552,15 +679,57 @@ class StarDockApp(ExtensionApp):
                 )
             except Exception as err:
                 self.kernel_owners.pop(kernel_id, None)
+                self.lease.adopted.discard(c["Id"])
+                self.lease.renew()
                 self.log.warning(
                     "StarDock: could not adopt kernel %s (%s); archiving it instead", kernel_id, err
                 )
                 continue
-            adopted.add(kernel_id)
+            self._keep_mounted_dataset(kernel_id, data)
+            adopted.add(c["Id"])
             self.log.warning(
                 "StarDock: adopted the running kernel %s left by an earlier server", kernel_id
             )
         return adopted
+
+    def _keep_mounted_dataset(self, kernel_id: str, data: dict[str, Any] | None) -> None:
+        """An adopted kernel's archive names the dataset its container has mounted.
+
+        The provisioner looked the dataset up by id in this server's configuration,
+        which may now point elsewhere (or name another dataset).
+        """
+        kernel = self.serverapp.kernel_manager.get_kernel(kernel_id) if self.serverapp else None
+        container_kernel = getattr(getattr(kernel, "provisioner", None), "_kernel", None)
+        if container_kernel is not None and data is not None:
+            container_kernel.launch.dataset = mounted_dataset(data)
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease every third of lease_seconds; reconcile every lease_seconds."""
+        assert self.lease is not None
+        await self.reconcile(at_start=True)
+        beats = 0
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                self.lease.renew()
+            except OSError as err:
+                self.log.warning("StarDock: could not renew the lease %s: %s", self.lease.path, err)
+            beats += 1
+            if beats % 3 == 0:
+                try:
+                    await self.reconcile(at_start=False)
+                except Exception:  # the lease must go on being renewed whatever happens
+                    self.log.exception("StarDock: looking for orphaned kernels failed")
+
+    def init_lease(self) -> None:
+        """This instance's identity (labelled on its kernels) and its lease, before any kernel starts."""
+        root = self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
+        self.identity = ServerIdentity.new(self.state_dir, root)
+        self.lease = Lease(self.identity)
+        self.lease.renew()
+        atexit.register(self.lease.release)  # after the kernels' shutdown, which follows ours
+        register(self.identity, self.lease)
+        self._unowned_logged = set()
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.reconciled = asyncio.Event()
@@ -568,7 +737,7 @@ class StarDockApp(ExtensionApp):
             self._sync_task = asyncio.ensure_future(self._sync_kernelspecs_forever())
             self.reconciled.set()
             return
-        self._reconcile_task = asyncio.ensure_future(self.reconcile())
+        self._lease_task = asyncio.ensure_future(self._keep_lease())
 
     async def sync_kernelspecs(self) -> list[str]:
         """Remote mode: mirror the user's StarDock kernelspecs from the service."""
@@ -619,6 +788,7 @@ class StarDockApp(ExtensionApp):
             )
             return
         self.claims = EnvironmentClaims(Path(self.state_dir) / "claims.json")
+        self.init_lease()
         self.kernel_owners = {}
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
@@ -676,6 +846,13 @@ class StarDockApp(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
+        task = getattr(self, "_lease_task", None)
+        if task is not None:
+            task.cancel()
+        if self.identity is not None:
+            # The lease itself stays until the process exits (atexit): the server
+            # shuts its kernels down after its extensions, and they are its until then.
+            unregister(self.identity)
         if self.builds is not None:
             await self.builds.shutdown()
         if self.engine is not None:

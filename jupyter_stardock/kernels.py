@@ -21,7 +21,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,8 @@ from ._version import __version__
 from .datasets import Dataset
 from .engine import LABEL_PREFIX, BindMount, ContainerSpec, Engine
 from .errors import EngineError, StarDockError
+from .exits import record_exit
+from .leases import ServerIdentity, current_identity
 from .outputs import ArchiveStore, checksum_listing
 
 __all__ = [
@@ -40,7 +42,9 @@ __all__ = [
     "ContainerKernel",
     "KernelLaunch",
     "KernelSettings",
+    "MountedDataset",
     "archive_orphans",
+    "mounted_dataset",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,9 @@ class KernelLaunch:
     curve: tuple[str, str] | None = None
     #: Whose kernel: the server's account, or the Hub user in the hub service.
     owner: str = ""
+    #: The server instance that starts it (labels its container; reconcile reads them).
+    #: None: the one this process runs for the launch's state folder (leases.current_identity).
+    server: ServerIdentity | None = None
 
 
 class ContainerKernel:
@@ -192,6 +199,12 @@ class ContainerKernel:
             f"{KERNEL_LABEL}.archives": str(k.archive_dir),
             f"{KERNEL_LABEL}.started": f"{k.started:.3f}",
             f"{LABEL_PREFIX}.version": __version__,
+            # What was mounted, for the manifest: never looked up again by id later.
+            f"{KERNEL_LABEL}.dataset.title": k.dataset.title if k.dataset else "",
+            f"{KERNEL_LABEL}.data-mount": s.data_mount,
+            # Whose it is: only a server of this lineage, once this instance's lease
+            # has lapsed, may archive or adopt it (leases.py).
+            **(k.server or current_identity(k.archive_dir.parent)).labels,
         }
         environment = {
             **{name: env[name] for name in s.env_allowlist if name in env},
@@ -299,23 +312,68 @@ class ContainerKernel:
 
     # -- running ----------------------------------------------------------
 
+    #: Since the engine last failed to answer: a container found stopped afterwards went with it.
+    _engine_lost = False
+    #: The container whose end is already in exits.exit_records (noted once, not per poll).
+    _exit_noted: str | None = None
+
     async def poll(self) -> int | None:
-        """None while running. A transient engine error also answers None: never kill a healthy kernel."""
-        if self.container_id is None:
+        """None while running. A transient engine error also answers None: never kill a healthy kernel.
+
+        One inspect per call (jupyter_client's restarter calls it every few seconds);
+        when the container has stopped, why is noted once for the user (exits.py).
+        """
+        container = self.container_id
+        if container is None:
             return 0
         try:
-            data = await self.engine.run(self.engine.inspect_container_sync, self.container_id)
+            data = await self.engine.run(self.engine.inspect_container_sync, container)
         except StarDockError as err:
-            log.warning(
-                "StarDock: could not ask the engine about kernel %s: %s", self.launch.kernel_id, err
-            )
+            if not self._engine_lost:  # once per outage, not at every poll
+                log.warning(
+                    "StarDock: could not ask the engine about kernel %s: %s",
+                    self.launch.kernel_id,
+                    err,
+                )
+            self._engine_lost = True
             return None
         if data is None:
+            await self._note_exit(container, None)
             return 0  # gone
         state = data.get("State") or {}
         if state.get("Running") or state.get("Restarting"):
+            if self._engine_lost:
+                log.info(
+                    "StarDock: the engine answers again about kernel %s", self.launch.kernel_id
+                )
+            self._engine_lost = False
             return None
+        await self._note_exit(container, data)
         return int(state.get("ExitCode") or 0)
+
+    async def _note_exit(self, container: str, data: Mapping[str, Any] | None) -> None:
+        if self._exit_noted == container:
+            return
+        self._exit_noted = container
+        state = (data or {}).get("State") or {}
+        tail = ""
+        if data is not None and state.get("ExitCode") and not state.get("OOMKilled"):
+            try:
+                # Only once per death: whether it hit the pids limit shows in its last words.
+                tail = await self.engine.run(self.engine.container_logs_sync, container, 50)
+            except StarDockError:
+                tail = ""
+        k = self.launch
+        record = record_exit(
+            k.kernel_id,
+            k.owner,
+            data,
+            container=container,
+            log_tail=tail,
+            engine_lost=self._engine_lost,
+        )
+        if record.reason != "exit" or record.exit_code:
+            log.warning("StarDock: kernel %s: %s", k.kernel_id, record.message)
 
     async def signal(self, signum: int) -> None:
         # PID 1 is the engine's init process, which forwards the signal to ipykernel.
@@ -371,6 +429,30 @@ class ContainerKernel:
         return archive.path
 
 
+@dataclass(frozen=True)
+class MountedDataset:
+    """The dataset a container had, as the container itself says: its mount and its labels."""
+
+    id: str
+    title: str
+    path: Path
+
+
+def mounted_dataset(inspect: Mapping[str, Any]) -> MountedDataset | None:
+    """What a container (``docker inspect``) has at its data mount; None when nothing is."""
+    labels = (inspect.get("Config") or {}).get("Labels") or {}
+    destination = labels.get(f"{KERNEL_LABEL}.data-mount") or KernelSettings.data_mount
+    for mount in inspect.get("Mounts") or ():
+        if mount.get("Destination") == destination and mount.get("Source"):
+            dataset_id = labels.get(f"{KERNEL_LABEL}.dataset", "")
+            return MountedDataset(
+                id=dataset_id,
+                title=labels.get(f"{KERNEL_LABEL}.dataset.title") or dataset_id,
+                path=Path(mount["Source"]),
+            )
+    return None
+
+
 def build_manifest(
     *,
     kernel_id: str,
@@ -380,7 +462,7 @@ def build_manifest(
     environment: str,
     recipe: Mapping[str, Any],
     dockerfile: str,
-    dataset: Dataset | None,
+    dataset: Dataset | MountedDataset | None,
     outputs: Path,
     started: float,
     last_logs: str,
@@ -388,7 +470,12 @@ def build_manifest(
     note: str | None = None,
     owner: str = "",
 ) -> dict[str, Any]:
-    """What an archive says about the run that made it (blocking: checksums the dataset)."""
+    """What an archive says about the run that made it (blocking: checksums the dataset).
+
+    ``dataset`` is what the container had mounted: the launch's own dataset, or
+    :func:`mounted_dataset` of the container, never a lookup by id in the
+    configuration of the server that happens to write the archive.
+    """
     manifest: dict[str, Any] = {
         "format": "jupyter-stardock archive 1",
         "stardock_version": __version__,
@@ -420,33 +507,31 @@ def build_manifest(
 
 async def archive_orphans(
     engine: Engine,
-    archive_dir: Path,
-    known: set[str],
-    datasets: Mapping[str, Dataset],
+    containers: Sequence[Mapping[str, Any]],
+    *,
+    note: str = "Archived by a later server of the same user and folders: the server had "
+    "stopped without shutting this kernel down.",
 ) -> list[str]:
-    """Archive, then remove, our kernel containers that no running kernel owns.
+    """Archive, then remove, kernel containers whose server is gone (``containers_sync`` entries).
 
-    Run at server start: after a crash (SIGKILL) the containers outlive the
-    server; their outputs are archived like any stopped kernel's and nothing is
-    left running. Returns the kernel ids handled.
+    Which ones are orphans is the caller's decision (StarDockApp.reconcile, from
+    the server leases): this never looks at anything else. Each archive goes
+    where its container's labels say, with the dataset it had mounted. Returns
+    the kernel ids handled.
     """
     handled = []
-    containers = await engine.run(engine.containers_sync, label=KERNEL_LABEL)
     for summary in containers:
         labels = summary.get("Labels") or {}
         kernel_id = labels.get(KERNEL_LABEL, "")
-        if (
-            not kernel_id
-            or kernel_id in known
-            or labels.get(f"{KERNEL_LABEL}.archives") != str(archive_dir)
-        ):
-            continue  # someone else's server, or a kernel alive here
+        archive_dir = labels.get(f"{KERNEL_LABEL}.archives", "")
+        if not kernel_id or not archive_dir:
+            continue
         container_id = summary["Id"]
         await engine.run_long(engine.stop_container_sync, container_id, 5)
         logs = await engine.run(engine.container_logs_sync, container_id, 200)
+        data = await engine.run(engine.inspect_container_sync, container_id) or {}
         image = await engine.image(summary.get("ImageID") or summary.get("Image", ""))
         outputs = Path(labels.get(f"{KERNEL_LABEL}.outputs", ""))
-        dataset = datasets.get(labels.get(f"{KERNEL_LABEL}.dataset", ""))
         recipe: Any = {}
         if image is not None:
             try:
@@ -462,15 +547,16 @@ async def archive_orphans(
             environment=labels.get(f"{KERNEL_LABEL}.environment", ""),
             recipe=recipe,
             dockerfile=image.labels.get(f"{LABEL_PREFIX}.dockerfile", "") if image else "",
-            dataset=dataset,
+            dataset=mounted_dataset(data),
             outputs=outputs,
             started=float(labels.get(f"{KERNEL_LABEL}.started") or 0),
             last_logs=logs,
-            note="Archived at server start: the server had stopped without shutting this kernel down.",
+            note=note,
             owner=labels.get(f"{KERNEL_LABEL}.owner", ""),
         )
-        if outputs.is_dir() and not ArchiveStore(archive_dir).exists(kernel_id):
-            await engine.run_long(ArchiveStore(archive_dir).create, kernel_id, outputs, manifest)
+        store = ArchiveStore(Path(archive_dir))
+        if outputs.is_dir() and not store.exists(kernel_id):
+            await engine.run_long(store.create, kernel_id, outputs, manifest)
         await engine.run(engine.remove_container_sync, container_id)
         handled.append(kernel_id)
         log.warning("StarDock: archived and removed the orphaned kernel container of %s", kernel_id)

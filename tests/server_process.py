@@ -34,6 +34,8 @@ class ServerProcess:
         self.root = home / "root"
         self.root.mkdir(parents=True, exist_ok=True)
         self.log_path = home / "server.log"
+        #: Runs the server through this, e.g. ["runuser", "-u", "ana", "--"] for another user.
+        self.prefix: list[str] = []
 
     @property
     def url(self) -> str:
@@ -65,7 +67,7 @@ class ServerProcess:
             config.setdefault(section, {}).update(values)
         config_file.write_text(json.dumps(config))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", f"--config={config_file}"],
+            [*self.prefix, sys.executable, "-m", "jupyter_server", f"--config={config_file}"],
             env=self.env(),
             stdout=self.log_path.open("ab"),
             stderr=subprocess.STDOUT,
