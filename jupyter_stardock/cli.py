@@ -668,6 +668,21 @@ class BuildCommand(ServerCommand):
     dataset = Unicode(
         None, allow_none=True, config=True, help="The dataset whose kernelspec to publish."
     )
+    pip_constraints = Bool(
+        True,
+        config=True,
+        help=(
+            "Hold pip to the versions apt installed (and the kernel runtime), so a command "
+            "like `pip install -U matplotlib` cannot break astropy; --no-pip-constraints lifts it."
+        ),
+    )
+    flags = {
+        **ServerCommand.flags,
+        "no-pip-constraints": (
+            {"BuildCommand": {"pip_constraints": False}},
+            "Let pip change the versions of packages apt installed.",
+        ),
+    }
     aliases = {
         **ServerCommand.aliases,
         "app": "BuildCommand.apps",
@@ -679,7 +694,12 @@ class BuildCommand(ServerCommand):
 
     def run(self) -> None:
         recipe = recipe_from(
-            apps=self.apps, commands=self.commands, pip=self.pip, apt=self.apt, dataset=self.dataset
+            apps=self.apps,
+            commands=self.commands,
+            pip=self.pip,
+            apt=self.apt,
+            dataset=self.dataset,
+            pip_constraints=self.pip_constraints,
         )
         progress = _TerminalProgress()
         try:

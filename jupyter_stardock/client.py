@@ -310,11 +310,14 @@ def recipe_from(
     pip: Sequence[str] = (),
     apt: Sequence[str] = (),
     dataset: str | None = None,
+    pip_constraints: bool = True,
 ) -> dict[str, Any]:
     """The recipe JSON both fronts send; empty fields are left out."""
     recipe: dict[str, Any] = {}
     if dataset:
         recipe["dataset"] = dataset
+    if not pip_constraints:
+        recipe["pip_constraints"] = False
     for key, values in (
         ("apps", apps),
         ("commands", commands),

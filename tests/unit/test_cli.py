@@ -143,3 +143,12 @@ def test_demo_says_what_to_install_when_jupyterlab_is_missing(monkeypatch) -> No
 def test_demo_runs_this_pythons_jupyterlab() -> None:
     require_jupyterlab()  # installed here: the package depends on it
     assert "StarDock tab in the left sidebar" in DEMO_NEXT_STEP
+
+
+def test_build_can_lift_the_pip_constraints() -> None:
+    from jupyter_stardock.cli import BuildCommand
+
+    command = BuildCommand()
+    command.parse_command_line(["--app", "astropy", "--no-pip-constraints"])
+    assert command.apps == ["astropy"] and command.pip_constraints is False
+    assert BuildCommand().pip_constraints is True

@@ -291,6 +291,7 @@ def test_progress_and_recipe() -> None:
         "commands": ["echo"],
     }
     assert recipe_from() == {}
+    assert recipe_from(pip_constraints=False) == {"pip_constraints": False}
 
 
 def test_binary_websocket_frames_and_remote_tracebacks() -> None:
