@@ -27,9 +27,12 @@ class EnvironmentClaims:
             self._data = {}
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._data, sort_keys=True))
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        # 0600: who uses which environment (and dataset) is nobody else's business.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(self._data, sort_keys=True))
         os.replace(tmp, self.path)
 
     def add(self, environment: str, user: str, dataset: str | None) -> None:

@@ -29,6 +29,7 @@ def test_claims_share_images_without_telling_who(tmp_path) -> None:
     assert claims.of("ana") == {"env1": ["m51"]}
     assert claims.of("bob") == {"env1": [""]}
     assert EnvironmentClaims(path).users("env1") == {"ana", "bob"}  # persisted
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # readable by the server alone
     assert claims.remove("env1", "ana") == {"bob"}
     assert claims.remove("env1", "bob") == set()
     assert claims.of("bob") == {}
