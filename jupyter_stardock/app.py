@@ -19,6 +19,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Enum, Float, Int, List, Unicode, default, validate
 
+from . import contents_guard, safefs
 from ._version import __version__
 from .builds import BuildManager, BuildRecord
 from .catalog import Catalog, default_catalog_dirs
@@ -342,11 +343,27 @@ class StarDockApp(ExtensionApp):
         "{home}/stardock-outputs",
         config=True,
         help=(
-            "In the hub service: where each user's kernel outputs folders go, with {username} and "
-            "{home} filled in, e.g. '/srv/outputs/{username}'. Kernels run as the user's own uid "
-            "when the user exists on this host, so the files are theirs."
+            "In the hub service: where each user sees their kernels' outputs folders (one link "
+            "per kernel into outputs_store), with {username} and {home} filled in, e.g. "
+            "'/srv/outputs/{username}'. Kernels run as the user's own uid when the user exists "
+            "on this host, so the files are theirs."
         ),
     )
+    outputs_store = Unicode(
+        config=True,
+        help=(
+            "In the hub service: the folder that holds users' outputs folders "
+            "(<outputs_store>/<username>/<folder>), e.g. '/srv/stardock/outputs'. Only the "
+            "service may change it and the folders above it: the engine mounts an outputs "
+            "folder by its path, so a user must not be able to rename or replace it. "
+            "Default: 'outputs' in state_dir."
+        ),
+    )
+
+    @default("outputs_store")
+    def _default_outputs_store(self) -> str:
+        return str(Path(self.state_dir) / "outputs")
+
     kernel_sync_seconds = Float(
         15.0,
         config=True,
@@ -382,8 +399,10 @@ class StarDockApp(ExtensionApp):
     dataset_registry: DatasetRegistry | None = None
     builds: BuildManager | None = None
     remote: ServiceClient | None = None
-    #: Hub service: kernel id -> the Hub user it was started for.
+    #: Hub service: the service's kernel id -> the Hub user it was started for.
     kernel_owners: dict[str, str]
+    #: Hub service: (Hub user, the id their server uses) -> the service's kernel id.
+    kernel_aliases: dict[tuple[str, str], str]
     claims: EnvironmentClaims
     catalog: Catalog
     kernelspecs: KernelspecStore
@@ -667,9 +686,11 @@ class StarDockApp(ExtensionApp):
             owner = labels.get(f"{KERNEL_LABEL}.owner") or None
             extra: dict[str, Any] = {"stardock_adopt": True}
             if self.mode == "service" and owner:
-                # The kernel stays its Hub user's: same uid, folders and visibility.
-                extra.update(stardock_owner=owner, stardock_groups=[])
-                self.kernel_owners[kernel_id] = owner
+                # The kernel stays its Hub user's: same uid, folders, visibility, and the
+                # id their server knows it by.
+                client_id = labels.get(f"{KERNEL_LABEL}.client-id") or kernel_id
+                extra.update(stardock_owner=owner, stardock_groups=[], stardock_client_id=client_id)
+                self.register_service_kernel(kernel_id, owner, client_id)
             # Claimed before the kernel manager sees it: no other server may take it meanwhile.
             self.lease.adopt(c["Id"])
             try:
@@ -678,7 +699,7 @@ class StarDockApp(ExtensionApp):
                     kernel_id=kernel_id, kernel_name=spec, **extra
                 )
             except Exception as err:
-                self.kernel_owners.pop(kernel_id, None)
+                self.forget_service_kernel(kernel_id)
                 self.lease.adopted.discard(c["Id"])
                 self.lease.renew()
                 self.log.warning(
@@ -777,6 +798,40 @@ class StarDockApp(ExtensionApp):
                 )
             await asyncio.sleep(self.kernel_sync_seconds)
 
+    def register_service_kernel(self, internal: str, owner: str, client_id: str) -> None:
+        """Hub service: the kernel ``internal`` is ``owner``'s, known to their server as ``client_id``."""
+        self.kernel_owners[internal] = owner
+        self.kernel_aliases[(owner, client_id)] = internal
+
+    def forget_service_kernel(self, internal: str) -> None:
+        self.kernel_owners.pop(internal, None)
+        for alias in [a for a, i in self.kernel_aliases.items() if i == internal]:
+            del self.kernel_aliases[alias]
+
+    def secure_state_dir(self) -> None:
+        """The state folder is the server's alone (records, logs, archives, connection files).
+
+        In the hub service users must still pass through it to their outputs
+        folders in the default outputs_store: 0711 lets them pass, never list.
+        """
+        state = Path(self.state_dir)
+        mode = 0o711 if self.mode == "service" else 0o700
+        safefs.ensure_owned_dir(state, mode=mode)
+
+    def guard_outputs_browsing(self) -> None:
+        """The file browser serves no link a kernel planted in its outputs folder."""
+        assert self.serverapp is not None
+        subdir = self.config.get("StarDockProvisioner", {}).get(
+            "outputs_subdir", "stardock-outputs"
+        )
+        root = Path(self.serverapp.root_dir).expanduser()
+        if not contents_guard.guard_outputs(self.serverapp.contents_manager, root / subdir):
+            self.log.warning(
+                "StarDock: the contents manager %s has no path check to wrap; links planted in "
+                "outputs folders are not refused by the file browser.",
+                type(self.serverapp.contents_manager).__name__,
+            )
+
     def initialize_settings(self) -> None:
         if self.mode == "remote":
             # No engine here: everything goes to the hub service.
@@ -787,9 +842,13 @@ class StarDockApp(ExtensionApp):
                 "StarDock %s in remote mode, using the service at %s", __version__, self.service_url
             )
             return
+        self.secure_state_dir()
         self.claims = EnvironmentClaims(Path(self.state_dir) / "claims.json")
         self.init_lease()
         self.kernel_owners = {}
+        self.kernel_aliases = {}
+        if self.mode == "local" and self.serverapp is not None:
+            self.guard_outputs_browsing()
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
         self.catalog = self.load_catalog()

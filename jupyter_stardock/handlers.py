@@ -480,9 +480,9 @@ class ArchiveHandler(UserMixin, StarDockHandler):
     @authorized
     async def get(self, kernel_id: str) -> None:
         archive = await self.stardock.engine.run(
-            ArchiveStore(self.stardock.archive_dir).get, kernel_id
+            ArchiveStore(self.stardock.archive_dir).find, kernel_id, self.viewer.may_see
         )
-        if archive is None or not self.viewer.may_see(archive.manifest.get("owner")):
+        if archive is None:
             raise NotFound(f"There is no archive of kernel {kernel_id!r}.")
         self.set_header("Content-Type", "application/gzip")
         self.set_header(

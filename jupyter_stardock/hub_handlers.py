@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -31,13 +32,24 @@ def _connection_json(info: dict[str, Any]) -> dict[str, Any]:
 
 
 class ServiceKernelMixin(UserMixin):
-    def owned_kernel(self: Any, kernel_id: str) -> Any:
-        """The service's kernel manager for this id, if the viewer owns it (else 404)."""
-        km = self.stardock.serverapp.kernel_manager
-        owner = self.stardock.kernel_owners.get(kernel_id)
-        if kernel_id not in km or owner is None or not self.viewer.may_see(owner):
+    def owned_kernel_id(self: Any, kernel_id: str) -> str:
+        """The service's own id of the viewer's kernel ``kernel_id`` (else 404).
+
+        Users choose their kernels' ids (their servers do); the service runs each
+        under an id of its own, so one user's id can never meet another's: a
+        kernel of someone else answers exactly as an unknown one.
+        """
+        app, viewer = self.stardock, self.viewer
+        internal = app.kernel_aliases.get((viewer.name, kernel_id))
+        if internal is None and viewer.admin:
+            internal = next((i for (_, c), i in app.kernel_aliases.items() if c == kernel_id), None)
+        if internal is None or internal not in app.serverapp.kernel_manager:
             raise NotFound(f"There is no kernel {kernel_id!r}.")
-        return km.get_kernel(kernel_id)
+        return str(internal)
+
+    def owned_kernel(self: Any, kernel_id: str) -> Any:
+        """The service's kernel manager of the viewer's kernel ``kernel_id`` (else 404)."""
+        return self.stardock.serverapp.kernel_manager.get_kernel(self.owned_kernel_id(kernel_id))
 
 
 class KernelspecsHandler(UserMixin, StarDockHandler):
@@ -89,8 +101,9 @@ class ServiceKernelsHandler(JSONBodyMixin, ServiceKernelMixin, StarDockHandler):
         if not _UUID.fullmatch(kernel_id):
             raise RecipeError("kernel_id must be a kernel's UUID.")
         km = app.serverapp.kernel_manager
-        if kernel_id in km:
-            raise web.HTTPError(409, f"The kernel {kernel_id} is running already.")
+        alias = (viewer.name, kernel_id)
+        if app.kernel_aliases.get(alias) in km:
+            raise web.HTTPError(409, f"Your kernel {kernel_id} is running already.")
         environment = str(body.get("environment") or "")
         image = await self.environment_for(environment)  # someone else's image: 404
         dataset = body.get("dataset") or None
@@ -101,18 +114,20 @@ class ServiceKernelsHandler(JSONBodyMixin, ServiceKernelMixin, StarDockHandler):
         spec = app.publish_kernelspec(
             recipe, environment, image.tags[0] if image.tags else image.id
         )
-        app.kernel_owners[kernel_id] = viewer.name
+        internal = str(uuid.uuid4())
+        app.register_service_kernel(internal, viewer.name, kernel_id)
         try:
             await km.start_kernel(
-                kernel_id=kernel_id,
+                kernel_id=internal,
                 kernel_name=spec,
                 stardock_owner=viewer.name,
                 stardock_groups=list(viewer.groups),
+                stardock_client_id=kernel_id,
             )
         except Exception:
-            app.kernel_owners.pop(kernel_id, None)
+            app.forget_service_kernel(internal)
             raise
-        info = km.get_kernel(kernel_id).get_connection_info()
+        info = km.get_kernel(internal).get_connection_info()
         self.set_status(201)
         self.finish(json.dumps({"id": kernel_id, "connection": _connection_json(info)}))
 
@@ -129,9 +144,9 @@ class ServiceKernelHandler(ServiceKernelMixin, StarDockHandler):
     @authorized
     async def delete(self, kernel_id: str) -> None:
         """Shut down for good: the container goes and the outputs are archived."""
-        self.owned_kernel(kernel_id)
-        await self.stardock.serverapp.kernel_manager.shutdown_kernel(kernel_id, now=True)
-        self.stardock.kernel_owners.pop(kernel_id, None)
+        internal = self.owned_kernel_id(kernel_id)
+        await self.stardock.serverapp.kernel_manager.shutdown_kernel(internal, now=True)
+        self.stardock.forget_service_kernel(internal)
         self.set_status(204)
         self.finish()
 
@@ -154,7 +169,9 @@ class ServiceKernelActionHandler(JSONBodyMixin, ServiceKernelMixin, StarDockHand
                 await km.provisioner.kill()
             self.finish(json.dumps({"id": kernel_id}))
         else:  # restart: same outputs and key, a fresh container
-            await self.stardock.serverapp.kernel_manager.restart_kernel(kernel_id, now=True)
+            await self.stardock.serverapp.kernel_manager.restart_kernel(
+                self.owned_kernel_id(kernel_id), now=True
+            )
             info = km.get_connection_info()
             self.finish(json.dumps({"id": kernel_id, "connection": _connection_json(info)}))
 
@@ -181,7 +198,7 @@ class RemoteProxyHandler(StarDockHandler):
                 503,
                 "This server is set up for a StarDock hub service but has no Hub API token to call it.",
             )
-        url = remote.url(path)
+        url = remote.url(_forwardable(self.request.path, path))
         if self.request.query:
             url += "?" + self.request.query
         headers = remote.headers()
@@ -210,6 +227,8 @@ class RemoteProxyHandler(StarDockHandler):
             headers=headers,
             body=self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None,
             allow_nonstandard_methods=True,
+            # A redirect would send this server's Hub token to wherever it points.
+            follow_redirects=False,
             request_timeout=3600 if streaming else 120,
             streaming_callback=on_chunk,
             header_callback=on_header,
@@ -245,6 +264,20 @@ class RemoteProxyHandler(StarDockHandler):
     @authorized
     async def delete(self, path: str) -> None:
         await self._forward(path)
+
+
+def _forwardable(raw_path: str, path: str) -> str:
+    """The API path to send on, exactly as it arrived; refused when it could leave the API.
+
+    Tornado hands handlers the decoded path, so ``..%2Fhub`` would arrive as
+    ``../hub`` and reach another route of the service. StarDock's own paths
+    never need an escaped character or a dot segment.
+    """
+    tail = raw_path.partition(f"{API}/")[2]
+    segments = tail.split("/")
+    if "%" in tail or any(seg in (".", "..") for seg in segments) or tail != path:
+        raise NotFound(f"There is no StarDock API path {tail!r}.")
+    return tail
 
 
 _KID = r"(?P<kernel_id>[0-9a-f-]{36})"

@@ -6,7 +6,13 @@ here that talks to the engine goes through engine.py, off the event loop.
 
 Transport: by default the container has no network at all, and the kernel's
 ZeroMQ sockets are ``ipc`` files in a per-kernel folder bind-mounted into the
-container, which the server connects to from the host side. With network
+container, which the server connects to from the host side.
+
+Folders shared with the kernel: the kernel can change anything in a folder it
+can write, so the server writes nothing there. The connection file (the key)
+is written in a folder only the server can change and mounted read-only at
+/run/stardock; the ipc sockets go in a folder with a random name, made anew
+at each start, which the server only ever removes (see safefs). With network
 allowed (or an engine on another host), the kernel listens on fixed ports in
 the container that the engine publishes on a host address with ports it picks,
 so concurrent starts never race for a port.
@@ -15,11 +21,11 @@ so concurrent starts never race for a port.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import secrets
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +34,9 @@ from typing import Any
 
 import zmq
 from jupyter_client.connect import KernelConnectionInfo
+from jupyter_core.paths import jupyter_runtime_dir
 
+from . import safefs
 from ._version import __version__
 from .datasets import Dataset
 from .engine import LABEL_PREFIX, BindMount, ContainerSpec, Engine
@@ -36,6 +44,7 @@ from .errors import EngineError, StarDockError
 from .exits import record_exit
 from .leases import ServerIdentity, current_identity
 from .outputs import ArchiveStore, checksum_listing
+from .outputs_mounts import protect_outputs, release_outputs
 
 __all__ = [
     "KERNEL_LABEL",
@@ -51,6 +60,7 @@ log = logging.getLogger(__name__)
 
 KERNEL_LABEL = f"{LABEL_PREFIX}.kernel"
 RUNTIME_MOUNT = "/run/stardock"
+IPC_MOUNT = f"{RUNTIME_MOUNT}/ipc"
 KERNEL_PYTHON = "/opt/stardock/venv/bin/python"
 HOME = "/home/stardock"
 #: Fixed in-container ports for the TCP transport; the engine picks the host side.
@@ -62,6 +72,17 @@ CONTAINER_PORTS = {
     "hb_port": 50005,
 }
 IPC_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
+
+
+#: ipykernel rewrites its connection file when what it binds differs from the file
+#: (TCP, CurveZMQ keys), and the server's copy is read-only: the kernel starts from
+#: a private copy in its own /tmp (a tmpfs nobody else sees).
+_LAUNCH = (
+    "import runpy, shutil, sys; "
+    f"shutil.copyfile('{RUNTIME_MOUNT}/connection.json', '/tmp/stardock-connection.json'); "
+    "sys.argv = ['ipykernel_launcher', '-f', '/tmp/stardock-connection.json']; "
+    "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)"
+)
 
 
 class KernelStartError(StarDockError):
@@ -93,6 +114,8 @@ class KernelSettings:
     stop_timeout: int = 5
     #: CurveZMQ on the TCP transport (ipc never leaves the host).
     encrypt_tcp: bool = True
+    #: Bytes a kernel may write to /outputs (None: no limit); needs a root server.
+    outputs_quota: int | None = None
 
 
 @dataclass
@@ -106,6 +129,7 @@ class KernelLaunch:
     environment: str
     dataset: Dataset | None
     outputs_dir: Path
+    #: Only the server can change it: holds the connection file; read-only at /run/stardock.
     runtime_dir: Path
     archive_dir: Path
     uid: int
@@ -121,6 +145,12 @@ class KernelLaunch:
     curve: tuple[str, str] | None = None
     #: Whose kernel: the server's account, or the Hub user in the hub service.
     owner: str = ""
+    #: Where a fresh folder for the ipc sockets is made at each start (ipc transport).
+    ipc_parent: Path | None = None
+    #: Where the user sees the outputs folder when it is not outputs_dir itself (hub).
+    outputs_view: Path | None = None
+    #: The id the owner's server knows this kernel by (the hub service's may differ).
+    client_id: str = ""
     #: The server instance that starts it (labels its container; reconcile reads them).
     #: None: the one this process runs for the launch's state folder (leases.current_identity).
     server: ServerIdentity | None = None
@@ -133,6 +163,8 @@ class ContainerKernel:
         self.launch = launch
         self.container_id: str | None = None
         self.last_logs = ""
+        #: This start's ipc socket folder (the kernel can write it).
+        self.ipc_dir: Path | None = None
 
     # -- starting ---------------------------------------------------------
 
@@ -157,35 +189,94 @@ class ContainerKernel:
             "kernel_name": self.launch.spec_name,
         }
         if self.transport == "ipc":
-            return {**base, "transport": "ipc", "ip": f"{RUNTIME_MOUNT}/k", **IPC_PORTS}
+            return {**base, "transport": "ipc", "ip": f"{IPC_MOUNT}/k", **IPC_PORTS}
         if self.curve is not None:
             # jupyter_client's model: one keypair per kernel, in the connection file of
             # both ends; the kernel's sockets are CURVE servers with it.
             base["curve_publickey"], base["curve_secretkey"] = self.curve
         return {**base, "transport": "tcp", "ip": "0.0.0.0", **CONTAINER_PORTS}
 
+    @property
+    def _root(self) -> bool:
+        return os.geteuid() == 0
+
     def _prepare_runtime(self) -> None:
-        """The per-kernel folder holding the connection file (and ipc sockets)."""
-        folder = self.launch.runtime_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("k-*"):
-            stale.unlink(missing_ok=True)  # sockets of a previous run of this kernel
-        conn = folder / "connection.json"
-        conn.write_text(json.dumps(self._container_connection()))
-        os.chmod(folder, 0o700)
-        os.chmod(conn, 0o600)
-        if os.geteuid() == 0:
-            # ipykernel < 6.25 rewrites its connection file and the ipc sockets are
-            # created by the kernel: the folder belongs to the kernel's uid.
-            os.chown(folder, self.launch.uid, self.launch.gid)
-            os.chown(conn, self.launch.uid, self.launch.gid)
+        """The connection file (server-only folder) and a fresh ipc folder for this start."""
+        k = self.launch
+        uid, gid = (k.uid, k.gid) if self._root else (-1, -1)
+        parent = k.runtime_dir.parent
+        safefs.ensure_owned_dir(parent, mode=0o700)
+        fd = safefs.open_dir(k.runtime_dir, trusted=parent, create=True, mode=0o711)
+        try:
+            # 0711: inside the container this folder is /run/stardock and the kernel's
+            # uid must pass through it; on the host its parent is the server's alone.
+            os.fchmod(fd, 0o711)
+            try:
+                os.mkdir("ipc", 0o755, dir_fd=fd)  # the mount point of the socket folder
+            except FileExistsError:
+                pass
+            safefs.write_private_file(
+                fd,
+                "connection.json",
+                json.dumps(self._container_connection()).encode(),
+                mode=0o400,
+                uid=uid,
+                gid=gid,
+            )
+        finally:
+            os.close(fd)
+        if self.transport == "ipc":
+            self._fresh_ipc_dir(uid, gid)
+
+    def _fresh_ipc_dir(self, uid: int, gid: int) -> None:
+        """An empty socket folder, at the same path at every start of this kernel.
+
+        The path stays (jupyter_server reconnects to a restarted kernel by
+        address), the folder does not: what the kernel left or planted in the
+        last one is moved aside and removed unread, and a new folder is made.
+        Both happen in ipc_parent, which only the server can change.
+        """
+        k = self.launch
+        if k.ipc_parent is None:
+            raise KernelStartError("No folder is set up for the kernel's ipc sockets.")
+        safefs.ensure_owned_dir(k.ipc_parent, mode=0o711)
+        fd = os.open(k.ipc_parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            if self.ipc_dir is None:
+                # The kernel creates its sockets here: the folder is its uid's, and only
+                # its uid (the Hub user, whose server connects) may enter it.
+                name = safefs.make_unique_dir(fd, "", mode=0o700, uid=uid, gid=gid)
+                self.ipc_dir = k.ipc_parent / name
+                return
+            name = self.ipc_dir.name
+            old = f".old-{secrets.token_hex(6)}"
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(name, old, src_dir_fd=fd, dst_dir_fd=fd)
+            safefs.remove_tree(k.ipc_parent / old)
+            os.mkdir(name, 0o700, dir_fd=fd)
+            new = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                if uid != -1:
+                    os.fchown(new, uid, gid)
+                os.fchmod(new, 0o700)
+            finally:
+                os.close(new)
+        finally:
+            os.close(fd)
+
+    def _drop_ipc_dir(self) -> None:
+        if self.ipc_dir is not None:
+            safefs.remove_tree(self.ipc_dir)
+            self.ipc_dir = None
 
     def container_spec(self, env: Mapping[str, str]) -> ContainerSpec:
         s, k = self.settings, self.launch
         mounts = [
             BindMount(str(k.outputs_dir), s.outputs_mount, read_only=False),
-            BindMount(str(k.runtime_dir), RUNTIME_MOUNT, read_only=False),
+            BindMount(str(k.runtime_dir), RUNTIME_MOUNT, read_only=True),
         ]
+        if self.ipc_dir is not None:
+            mounts.append(BindMount(str(self.ipc_dir), IPC_MOUNT, read_only=False))
         if k.dataset is not None:
             mounts.insert(0, BindMount(str(k.dataset.path), s.data_mount, read_only=True))
         labels = {
@@ -198,6 +289,10 @@ class ContainerKernel:
             f"{KERNEL_LABEL}.outputs": str(k.outputs_dir),
             f"{KERNEL_LABEL}.archives": str(k.archive_dir),
             f"{KERNEL_LABEL}.started": f"{k.started:.3f}",
+            f"{KERNEL_LABEL}.runtime": str(k.runtime_dir),
+            f"{KERNEL_LABEL}.ipc": str(self.ipc_dir or ""),
+            f"{KERNEL_LABEL}.outputs-view": str(k.outputs_view or ""),
+            f"{KERNEL_LABEL}.client-id": k.client_id or k.kernel_id,
             f"{LABEL_PREFIX}.version": __version__,
             # What was mounted, for the manifest: never looked up again by id later.
             f"{KERNEL_LABEL}.dataset.title": k.dataset.title if k.dataset else "",
@@ -217,13 +312,7 @@ class ContainerKernel:
         mode = "1777"
         return ContainerSpec(
             image=k.image,
-            command=[
-                KERNEL_PYTHON,
-                "-m",
-                "ipykernel_launcher",
-                "-f",
-                f"{RUNTIME_MOUNT}/connection.json",
-            ],
+            command=[KERNEL_PYTHON, "-c", _LAUNCH],
             name=f"stardock-kernel-{k.kernel_id}",
             user=f"{k.uid}:{k.gid}",
             environment=environment,
@@ -249,9 +338,26 @@ class ContainerKernel:
             log_max_files=s.log_max_files,
         )
 
+    @property
+    def _quota_images(self) -> Path:
+        return self.launch.archive_dir.parent / "quota-images"
+
     async def start(self, env: Mapping[str, str]) -> KernelConnectionInfo:
         """Start the container; returns the host side's connection info (key as bytes)."""
         await self.engine.run(self._prepare_runtime)
+        try:
+            await self.engine.run_long(
+                protect_outputs,
+                self.launch.outputs_dir,
+                images=self._quota_images,
+                quota_bytes=self.settings.outputs_quota,
+                uid=self.launch.uid,
+                gid=self.launch.gid,
+            )
+        except StarDockError as err:
+            raise KernelStartError(
+                f"The kernel's outputs folder could not be set up: {err}"
+            ) from err
         spec = self.container_spec(env)
         try:
             try:
@@ -267,14 +373,16 @@ class ContainerKernel:
             raise KernelStartError(f"The kernel's container could not start: {err}") from err
         return await self._host_connection()
 
-    async def adopt(self, container_id: str) -> KernelConnectionInfo:
+    async def adopt(self, container_id: str, ipc_dir: Path | None) -> KernelConnectionInfo:
         """Take over a running container of this kernel id (after a server crash)."""
         self.container_id = container_id
+        self.ipc_dir = ipc_dir
         return await self._host_connection()
 
     async def _host_connection(self) -> KernelConnectionInfo:
         if self.transport == "ipc":
-            address, ports = str(self.launch.runtime_dir / "k"), dict(IPC_PORTS)
+            assert self.ipc_dir is not None
+            address, ports = str(self.ipc_dir / "k"), dict(IPC_PORTS)
         else:
             address, ports = self.settings.host_address, await self._published_ports()
         info: KernelConnectionInfo = {
@@ -365,7 +473,7 @@ class ContainerKernel:
                 tail = ""
         k = self.launch
         record = record_exit(
-            k.kernel_id,
+            k.client_id or k.kernel_id,
             k.owner,
             data,
             container=container,
@@ -403,12 +511,18 @@ class ContainerKernel:
         await self.engine.run(self.engine.remove_container_sync, self.container_id)
         self.container_id = None
 
+    def drop_runtime(self) -> None:
+        """Remove the connection file's folder and the ipc folder (blocking)."""
+        self._drop_ipc_dir()
+        safefs.remove_tree(self.launch.runtime_dir)
+
     async def finish(self) -> Path:
         """After the last stop: archive the outputs and drop the runtime folder."""
         k = self.launch
         manifest = await self.engine.run_long(
             build_manifest,
-            kernel_id=k.kernel_id,
+            # The id its owner knows it by; the archive's file is named by our own.
+            kernel_id=k.client_id or k.kernel_id,
             kernel_name=k.kernel_name,
             image=k.image,
             image_id=k.image_id,
@@ -422,9 +536,14 @@ class ContainerKernel:
             owner=k.owner,
         )
         archive = await self.engine.run_long(
-            ArchiveStore(k.archive_dir).create, k.kernel_id, k.outputs_dir, manifest
+            ArchiveStore(k.archive_dir).create,
+            k.kernel_id,
+            k.outputs_dir,
+            manifest,
+            owners={k.uid} if self._root else None,
         )
-        shutil.rmtree(k.runtime_dir, ignore_errors=True)
+        await self.engine.run(self.drop_runtime)
+        await self.engine.run_long(release_outputs, k.outputs_dir, images=self._quota_images)
         log.info("StarDock: archived the outputs of kernel %s to %s", k.kernel_id, archive.path)
         return archive.path
 
@@ -540,7 +659,7 @@ async def archive_orphans(
                 recipe = {}
         manifest = await engine.run_long(
             build_manifest,
-            kernel_id=kernel_id,
+            kernel_id=labels.get(f"{KERNEL_LABEL}.client-id") or kernel_id,
             kernel_name=labels.get(f"{KERNEL_LABEL}.name", ""),
             image=summary.get("Image", ""),
             image_id=image.id if image else "",
@@ -556,8 +675,48 @@ async def archive_orphans(
         )
         store = ArchiveStore(Path(archive_dir))
         if outputs.is_dir() and not store.exists(kernel_id):
-            await engine.run_long(store.create, kernel_id, outputs, manifest)
+            await engine.run_long(
+                store.create, kernel_id, outputs, manifest, owners=_kernel_uids(data)
+            )
         await engine.run(engine.remove_container_sync, container_id)
+        await engine.run_long(_drop_orphan_folders, labels, Path(archive_dir).parent)
         handled.append(kernel_id)
         log.warning("StarDock: archived and removed the orphaned kernel container of %s", kernel_id)
     return handled
+
+
+def _drop_orphan_folders(labels: Mapping[str, str], state: Path) -> None:
+    """After an orphan's archive: its outputs mount, connection file and ipc folder go.
+
+    The paths come from the container's labels; each is used only where this
+    server makes such folders.
+    """
+    outputs = labels.get(f"{KERNEL_LABEL}.outputs", "")
+    if outputs:
+        release_outputs(Path(outputs), images=state / "quota-images")
+    runtime = Path(labels.get(f"{KERNEL_LABEL}.runtime") or "/nonexistent")
+    if runtime.parent == state / "runtime":
+        safefs.remove_tree(runtime)
+    ipc = labels.get(f"{KERNEL_LABEL}.ipc") or ""
+    if ipc and Path(ipc).parent == ipc_parent():
+        safefs.remove_tree(Path(ipc))
+
+
+def ipc_parent() -> Path:
+    """Where kernels' ipc socket folders go: short (socket paths are limited to ~107 bytes),
+    the server's own, and passable for a Hub user whose server connects to their kernel."""
+    if os.geteuid() == 0:
+        return Path("/run/stardock-kernels")
+    runtime = Path(jupyter_runtime_dir()) / "stardock-ipc"
+    if len(str(runtime)) <= 70:
+        return runtime
+    return Path("/tmp") / f"stardock-kernels-{os.getuid()}"
+
+
+def _kernel_uids(inspect: Mapping[str, Any]) -> set[int] | None:
+    """As finish() does: a root server archives only files of the kernel's own uid."""
+    if os.geteuid() != 0:
+        return None
+    user = str((inspect.get("Config") or {}).get("User") or "")
+    uid = user.split(":", 1)[0]
+    return {int(uid)} if uid.isdigit() else set()  # unknown: no file rather than a host's

@@ -16,29 +16,81 @@ import os
 import re
 import tarfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ArchiveStore", "checksum_listing", "make_outputs_dir"]
+from . import safefs
+
+__all__ = ["ArchiveStore", "checksum_listing", "make_outputs_dir", "outputs_folder_prefix"]
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def make_outputs_dir(
-    parent: Path, kernel_id: str, dataset: str | None, started: float, uid: int, gid: int
-) -> Path:
-    """A fresh folder for one kernel, writable by the kernel's uid (blocking)."""
+def outputs_folder_prefix(dataset: str | None, started: float) -> str:
+    """The readable part of an outputs folder's name; a random part follows it."""
     stamp = time.strftime("%Y-%m-%dT%H-%M-%S", time.localtime(started))
-    name = f"{stamp}_{_SAFE.sub('-', dataset or 'no-dataset')}_{kernel_id[:8]}"
-    folder = parent / name
-    folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0 and (uid, gid) != (0, 0):
-        # The server runs as root (containers, test machines); the kernel never
-        # does, so its folder is handed to the kernel's unprivileged uid.
-        os.chown(folder, uid, gid)
-    return folder
+    return f"{stamp}_{_SAFE.sub('-', dataset or 'no-dataset')}_"
+
+
+def make_outputs_dir(
+    parent: Path,
+    *,
+    trusted: Path,
+    dataset: str | None,
+    started: float,
+    uid: int,
+    gid: int,
+) -> Path:
+    """A fresh folder for one kernel below ``parent``, owned by the kernel's uid (blocking).
+
+    Its name ends in a random part and is never an entry that existed before,
+    so nobody can predict it or plant a link at it; ``parent`` is opened
+    component by component below ``trusted`` without following links (see
+    safefs). The folder is 0700: only the kernel's uid (and root) reads it.
+    """
+    chown = os.geteuid() == 0 and (uid, gid) != (0, 0)
+    # The parents are the server's own: others may pass through to a folder whose
+    # name they know, never list them.
+    fd = safefs.open_dir(parent, trusted=trusted, create=True, mode=0o711)
+    try:
+        # The server runs as root (a hub service, containers, test machines); the
+        # kernel never does, so its folder is handed to the kernel's unprivileged uid.
+        name = safefs.make_unique_dir(
+            fd,
+            outputs_folder_prefix(dataset, started),
+            mode=0o700,
+            uid=uid if chown else -1,
+            gid=gid if chown else -1,
+        )
+    finally:
+        os.close(fd)
+    return parent / name
+
+
+def link_outputs(target: Path, view: Path, *, trusted: Path, uid: int, gid: int) -> Path:
+    """Hub service: a link named like ``target`` in the user's ``view`` folder (blocking).
+
+    ``view`` is in the user's home, which the user controls: it is opened below
+    ``trusted`` without following links, must be the user's own, and the link
+    is made in the folder that was opened (a swap after the check changes
+    nothing). The link belongs to the user, so they may remove it; the outputs
+    stay in the service's store.
+    """
+    fd = safefs.open_dir(view, trusted=trusted, create=True, mode=0o755, uid=uid, gid=gid)
+    try:
+        owner = os.fstat(fd).st_uid
+        if owner not in (uid, 0):
+            raise safefs.UnsafePath(
+                f"{view} belongs to uid {owner}, not to the kernel's user; StarDock will not "
+                "put links to your outputs there. Remove it and start the kernel again."
+            )
+        os.symlink(target, target.name, dir_fd=fd)
+        os.chown(target.name, uid, gid, dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+    return view / target.name
 
 
 def _walk(root: Path) -> Iterator[Path]:
@@ -115,7 +167,8 @@ class Archive:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.kernel_id,
+            # The id the kernel's owner knew it by (the hub service names files by its own).
+            "id": self.manifest.get("kernel_id") or self.kernel_id,
             "size": self.path.stat().st_size if self.path.exists() else 0,
             "manifest": dict(self.manifest),
         }
@@ -130,25 +183,46 @@ class ArchiveStore:
     def path(self, kernel_id: str) -> Path:
         return self.folder / f"{_SAFE.sub('-', kernel_id)}.tar.gz"
 
-    def create(self, kernel_id: str, outputs: Path, manifest: Mapping[str, Any]) -> Archive:
-        """Pack the outputs folder with the manifest (blocking). Written atomically."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def create(
+        self,
+        kernel_id: str,
+        outputs: Path,
+        manifest: Mapping[str, Any],
+        *,
+        owners: set[int] | None = None,
+    ) -> Archive:
+        """Pack the outputs folder with the manifest (blocking). Written atomically, 0600.
+
+        The outputs folder is the kernel's to change: its files are read through
+        descriptors, links are never followed, and with ``owners`` a file owned
+        by anyone else (a hard link to a host file) is left out.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.folder, 0o700)
         target = self.path(kernel_id)
-        tmp = target.with_suffix(".tmp")
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
         manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
-        with tarfile.open(tmp, "w:gz") as tar:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             info = tarfile.TarInfo("manifest.json")
             info.size = len(manifest_bytes)
             info.mtime = int(time.time())
+            info.mode = 0o600
             tar.addfile(info, io.BytesIO(manifest_bytes))
-            if outputs.is_dir():
-                for path in _walk(outputs):
-                    rel = path.relative_to(outputs.resolve()).as_posix()
-                    tar.add(path, arcname=f"outputs/{rel}", recursive=False)
+            for found in safefs.read_files(outputs, owners=owners):
+                entry = tarfile.TarInfo(f"outputs/{found.relative}")
+                entry.size = found.size
+                entry.mtime = int(found.mtime)
+                entry.mode = found.mode
+                with os.fdopen(os.dup(found.fd), "rb") as f:
+                    tar.addfile(entry, _Exactly(f, found.size))
         os.replace(tmp, target)
-        (self.folder / f"{_SAFE.sub('-', kernel_id)}.json").write_text(
-            json.dumps(manifest, sort_keys=True)
-        )
+        meta = self.folder / f"{_SAFE.sub('-', kernel_id)}.json"
+        meta_tmp = meta.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(meta_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(manifest, sort_keys=True))
+        os.replace(meta_tmp, meta)
         return Archive(kernel_id, target, manifest)
 
     def exists(self, kernel_id: str) -> bool:
@@ -173,3 +247,41 @@ class ArchiveStore:
             if archive.kernel_id == kernel_id:
                 return archive
         return None
+
+    def find(self, kernel_id: str, may_see: Callable[[Any], bool]) -> Archive | None:
+        """The newest archive of the kernel its owner calls ``kernel_id``, if the viewer may see it.
+
+        In the hub service users choose their kernels' ids, so two users' kernels
+        may share one; each only ever finds their own.
+        """
+        for archive in self.list():
+            known_as = archive.manifest.get("kernel_id") or archive.kernel_id
+            if known_as == kernel_id and may_see(archive.manifest.get("owner")):
+                return archive
+        return None
+
+
+class _Exactly(io.RawIOBase):
+    """At most ``size`` bytes of a file, padded with zeros if it shrank meanwhile.
+
+    The kernel may still be writing (a file shrunk or grown after the fstat):
+    tarfile must get exactly the size its header announced.
+    """
+
+    def __init__(self, f: io.BufferedReader, size: int) -> None:
+        self._f = f
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[: self._left]
+        n = self._f.readinto(view) or 0
+        if n == 0:
+            n = len(view)
+            view[:n] = bytes(n)
+        self._left -= n
+        return n

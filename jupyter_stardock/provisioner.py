@@ -28,7 +28,6 @@ from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
-from jupyter_core.paths import jupyter_runtime_dir
 from tornado import web
 from traitlets import Bool, Float, Int, List, Unicode
 
@@ -37,8 +36,16 @@ from .config import load_server_config
 from .engine import Engine
 from .errors import StarDockError
 from .hub import RemoteKernel, hub_user_home, service_client_from_env
-from .kernels import KERNEL_LABEL, ContainerKernel, KernelLaunch, KernelSettings, KernelStartError
-from .outputs import make_outputs_dir
+from .kernels import (
+    KERNEL_LABEL,
+    ContainerKernel,
+    KernelLaunch,
+    KernelSettings,
+    KernelStartError,
+    ipc_parent,
+)
+from .outputs import link_outputs, make_outputs_dir
+from .outputs_mounts import parse_size
 from .users import local_groups, server_user
 
 __all__ = ["KernelStartFailed", "StarDockProvisioner"]
@@ -164,6 +171,17 @@ class StarDockProvisioner(KernelProvisionerBase):
         help="When the server itself runs as root, the unprivileged uid kernels run as (kernels never run as root).",
     )
     root_kernel_gid = Int(1000, config=True, help="The gid that goes with root_kernel_uid.")
+    outputs_quota = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Most bytes one kernel may write to its outputs folder, e.g. '2g'; a write past "
+            "it fails in the kernel with 'No space left on device' and what was written "
+            "stays. Needs the server (or the hub service) to run as root: the folder "
+            "becomes a file system of that size while the kernel runs. None: no limit."
+        ),
+    )
     log_max_size = Unicode(
         "1m", config=True, help="Cap of each kernel container's engine log file."
     )
@@ -175,7 +193,7 @@ class StarDockProvisioner(KernelProvisionerBase):
 
     _kernel: ContainerKernel | None = None
     _remote: RemoteKernel | None = None
-    _adopt: str | None = None
+    _adopt: dict[str, Any] | None = None
 
     def _settings(self) -> KernelSettings:
         if self.host_address in ("0.0.0.0", "::", ""):
@@ -200,7 +218,18 @@ class StarDockProvisioner(KernelProvisionerBase):
             log_max_size=self.log_max_size,
             stop_timeout=self.stop_timeout,
             encrypt_tcp=self.encrypt_tcp,
+            outputs_quota=self._outputs_quota_bytes(),
         )
+
+    def _outputs_quota_bytes(self) -> int | None:
+        if self.outputs_quota is None:
+            return None
+        if os.geteuid() != 0:
+            raise KernelStartError(
+                "c.StarDockProvisioner.outputs_quota needs the server to run as root (it "
+                "mounts a file system of that size); unset it or run the hub service."
+            )
+        return parse_size(self.outputs_quota)
 
     def _root_dir(self) -> Path:
         # The MultiKernelManager (our parent's parent in jupyter_server) knows the
@@ -227,11 +256,24 @@ class StarDockProvisioner(KernelProvisionerBase):
             return self.root_kernel_uid, self.root_kernel_gid
         return os.getuid(), os.getgid()
 
-    def _outputs_parent(self, app: StarDockApp, owner: str | None) -> Path:
+    def _outputs_place(self, app: StarDockApp, owner: str | None) -> tuple[Path, Path]:
+        """Where this kernel's outputs folder is made, and the trusted folder above it."""
         if owner is None:
-            return self._root_dir() / self.outputs_subdir
+            root = self._root_dir()
+            return root / self.outputs_subdir, root
+        # In the hub service the folder lives in the service's own store, where the
+        # user cannot rename or replace it (the engine mounts it by path); the user
+        # sees it through a link in their home (see _outputs_view).
+        store = Path(app.outputs_store)
+        return store / owner, store
+
+    def _outputs_view(self, app: StarDockApp, owner: str) -> tuple[Path, Path]:
+        """Hub service: the folder of the user's links to their outputs, and its trusted parent."""
         home = hub_user_home(owner) or Path(app.state_dir) / "users" / owner
-        return Path(app.user_outputs_dir.format(username=owner, home=home))
+        view = Path(app.user_outputs_dir.format(username=owner, home=home))
+        if view.is_relative_to(home):
+            return view, home
+        return view, view.parent
 
     def _in_service(self) -> bool:
         """Whether this runs inside the hub service (which holds the engine itself)."""
@@ -253,7 +295,12 @@ class StarDockProvisioner(KernelProvisionerBase):
         return RemoteKernel(client, self.kernel_id, self.environment, self.dataset or None)
 
     async def _make_kernel(
-        self, app: StarDockApp, owner: str | None, groups: list[str] | None, adopt: bool = False
+        self,
+        app: StarDockApp,
+        owner: str | None,
+        groups: list[str] | None,
+        adopt: bool = False,
+        client_id: str | None = None,
     ) -> ContainerKernel:
         # Operator settings as the server sees them (read by the caller), also when
         # a standalone tool (nbconvert, console) starts this kernel.
@@ -280,33 +327,36 @@ class StarDockProvisioner(KernelProvisionerBase):
                     "Ask the operator to restore it or to update c.StarDockApp.datasets."
                 )
         uid, gid = self._uid_gid(owner)
-        runtime = Path(jupyter_runtime_dir()) / "stardock" / self.kernel_id[:13]
-        if owner is not None or len(str(runtime)) > 80:
-            # A Hub user's server must reach the ipc sockets: not below root's home.
-            # (Unix socket paths are also limited to ~107 bytes.)
-            base = Path("/tmp") / f"stardock-kernels-{os.getuid()}"
-            base.mkdir(mode=0o711, exist_ok=True)
-            os.chmod(base, 0o711)  # enter, not list; each kernel's folder is its user's only
-            runtime = base / self.kernel_id[:13]
-        orphan = await self._orphan(engine, runtime) if adopt else None
+        state = Path(app.state_dir)
+        orphan = await self._orphan(engine, state) if adopt else None
+        outputs_view = None
         if orphan is not None:
-            # Adopting a kernel whose server died: keep its outputs, times and key.
+            # Adopting a kernel whose server died: keep its outputs, times, folders and key.
             labels = orphan["Config"]["Labels"]
             outputs = Path(labels[f"{KERNEL_LABEL}.outputs"])
+            outputs_view = Path(labels[f"{KERNEL_LABEL}.outputs-view"] or outputs)
             started = float(labels.get(f"{KERNEL_LABEL}.started") or time.time())
-            key = json.loads((runtime / "connection.json").read_text())["key"]
+            runtime = Path(labels[f"{KERNEL_LABEL}.runtime"])
+            key = orphan["stardock_key"]
         else:
             started = time.time()
             key = secrets.token_hex(32)
+            runtime = state / "runtime" / secrets.token_hex(8)
+            parent, trusted = self._outputs_place(app, owner)
             outputs = await engine.run(
                 make_outputs_dir,
-                self._outputs_parent(app, owner),
-                self.kernel_id,
-                self.dataset or None,
-                started,
-                uid,
-                gid,
+                parent,
+                trusted=trusted,
+                dataset=self.dataset or None,
+                started=started,
+                uid=uid,
+                gid=gid,
             )
+            if owner is not None:
+                view, view_trusted = self._outputs_view(app, owner)
+                outputs_view = await engine.run(
+                    link_outputs, outputs, view, trusted=view_trusted, uid=uid, gid=gid
+                )
         launch = KernelLaunch(
             kernel_id=self.kernel_id,
             kernel_name=self.kernel_spec.display_name if self.kernel_spec else "",
@@ -325,21 +375,38 @@ class StarDockProvisioner(KernelProvisionerBase):
             dockerfile=image.labels.get("org.jupyter-stardock.dockerfile", ""),
             image_id=image.id,
             owner=owner or server_user(),
+            ipc_parent=ipc_parent(),
+            outputs_view=outputs_view,
+            client_id=client_id or self.kernel_id,
         )
-        self._adopt = orphan["Id"] if orphan is not None else None
+        self._adopt = orphan if orphan is not None else None
         return ContainerKernel(engine, self._settings(), launch)
 
-    async def _orphan(self, engine: Engine, runtime: Path) -> dict[str, Any] | None:
+    async def _orphan(self, engine: Engine, state: Path) -> dict[str, Any] | None:
         """A running container of this very kernel id, left by a server that died.
 
         Asked for only by the server's reconcile (c.StarDockApp.orphan_policy =
-        'adopt'); an ordinary start never spends an engine call on it.
+        'adopt'); an ordinary start never spends an engine call on it. Its
+        folders must be where this server makes them; its key is read from the
+        connection file in the server-only folder.
         """
         data = await engine.run(engine.inspect_container_sync, f"stardock-kernel-{self.kernel_id}")
         if not data or not (data.get("State") or {}).get("Running"):
             return None
-        if not (runtime / "connection.json").is_file():
+        labels = (data.get("Config") or {}).get("Labels") or {}
+        runtime = Path(labels.get(f"{KERNEL_LABEL}.runtime") or "/nonexistent")
+        ipc = labels.get(f"{KERNEL_LABEL}.ipc") or ""
+        if runtime.parent != state / "runtime":
             return None
+        if ipc and Path(ipc).parent != ipc_parent():
+            return None
+        try:
+            fd = os.open(runtime / "connection.json", os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd) as f:
+                data["stardock_key"] = json.load(f)["key"]
+        except (OSError, ValueError, KeyError):
+            return None
+        data["stardock_ipc"] = Path(ipc) if ipc else None
         return data
 
     # -- jupyter_client's provisioner API ---------------------------------
@@ -362,6 +429,8 @@ class StarDockProvisioner(KernelProvisionerBase):
         # Set by the server's reconcile (orphan_policy 'adopt'): take over the running
         # container of this kernel id instead of starting one.
         adopt = bool(kwargs.pop("stardock_adopt", False))
+        # Hub service: the id the user's server knows this kernel by (ours is our own).
+        client_id = kwargs.pop("stardock_client_id", None)
         if self._kernel is None and self._remote is None:
             # Restarts keep the same outputs, runtime folder and key.
             try:
@@ -371,7 +440,7 @@ class StarDockProvisioner(KernelProvisionerBase):
                 if app.service_url and not self._in_service():
                     self._remote = await self._make_remote(app)
                 else:
-                    self._kernel = await self._make_kernel(app, owner, groups, adopt)
+                    self._kernel = await self._make_kernel(app, owner, groups, adopt, client_id)
             except StarDockError as err:
                 raise KernelStartFailed(str(err)) from err
         kwargs.pop("extra_arguments", None)
@@ -389,7 +458,9 @@ class StarDockProvisioner(KernelProvisionerBase):
         assert self._kernel is not None
         try:
             if self._adopt is not None:
-                self.connection_info = await self._kernel.adopt(self._adopt)
+                self.connection_info = await self._kernel.adopt(
+                    self._adopt["Id"], self._adopt["stardock_ipc"]
+                )
                 self._adopt = None  # a later restart starts a new container
                 # The dead server's connection file for this id holds the same info;
                 # jupyter_client would then skip loading it into the manager.

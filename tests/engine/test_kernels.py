@@ -111,8 +111,11 @@ async def test_kernel_beside_the_data(
     assert not host.get("PortBindings")
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "2", "max-size": "1m"}}
     mounts = {m["Destination"]: m for m in inspect["Mounts"]}
-    assert set(mounts) == {"/data", "/outputs", "/run/stardock"}
+    assert set(mounts) == {"/data", "/outputs", "/run/stardock", "/run/stardock/ipc"}
     assert mounts["/data"]["RW"] is False and mounts["/outputs"]["RW"] is True
+    # What the server writes (the connection file) the kernel can only read; the
+    # ipc folder, the kernel's own, is new at each start.
+    assert mounts["/run/stardock"]["RW"] is False and mounts["/run/stardock/ipc"]["RW"] is True
     assert not any("docker.sock" in m["Source"] for m in inspect["Mounts"])
     env = dict(item.split("=", 1) for item in inspect["Config"]["Env"])
     assert not any("TOKEN" in k or "JUPYTER" in k for k in env), env

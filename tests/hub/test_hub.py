@@ -93,6 +93,32 @@ def test_each_user_builds_and_runs_a_kernel_through_the_service(hub: Hub) -> Non
     assert any(a["id"] == kernel["id"] for a in archives)
 
 
+def _ipc_folder(kernel_id: str) -> Path:
+    """The host folder of a kernel's ipc sockets, from its container's mounts."""
+    found = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=org.jupyter-stardock.kernel.client-id={kernel_id}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    (container,) = found
+    mounts = json.loads(
+        subprocess.run(
+            ["docker", "inspect", "--format", "{{json .Mounts}}", container],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    return Path(next(m["Source"] for m in mounts if m["Destination"] == "/run/stardock/ipc"))
+
+
 def test_users_cannot_see_or_touch_each_others_things(hub: Hub) -> None:
     private = {"commands": [f"echo private-{MARK}"], "dataset": "ana-only"}
     reply = hub.as_user("sdana", "POST", "/stardock/api/builds", private)
@@ -134,7 +160,7 @@ def test_users_cannot_see_or_touch_each_others_things(hub: Hub) -> None:
             assert code == 403 and "may not use" in body["message"]
         # Ana's kernel folder (ipc sockets) is closed to Bob's uid.
         (info,) = hub.as_user("sdana", "GET", "/stardock/api/kernels")["kernels"]
-        runtime = next(Path("/tmp").glob(f"stardock-kernels-*/{kernel['id'][:13]}"))
+        runtime = _ipc_folder(kernel["id"])
         probe = subprocess.run(
             ["runuser", "-u", "sdbob", "--", "ls", str(runtime)], capture_output=True
         )

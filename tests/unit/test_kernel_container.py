@@ -21,10 +21,11 @@ def _kernel(tmp_path: Path, **settings: object) -> ContainerKernel:
         environment="abc",
         dataset=Dataset("m51", tmp_path / "data", "M51"),
         outputs_dir=tmp_path / "out",
-        runtime_dir=tmp_path / "run",
+        runtime_dir=tmp_path / "private" / "run",
         archive_dir=tmp_path / "archives",
         uid=1000,
         gid=1000,
+        ipc_parent=tmp_path / "ipc",
     )
     return ContainerKernel(engine=None, settings=KernelSettings(**settings), launch=launch)  # type: ignore[arg-type]
 
@@ -44,10 +45,12 @@ def test_hardened_by_default(tmp_path) -> None:
     assert spec.network_mode == "none" and not spec.ports
     assert spec.mem_limit and spec.nano_cpus and spec.pids_limit
     assert set(spec.tmpfs) == {"/tmp", "/home/stardock"}
+    # The connection file's folder is read-only: the kernel can change nothing the
+    # server writes (the ipc folder, made at start, is the kernel's own).
     assert {(m.target, m.read_only) for m in spec.mounts} == {
         ("/data", True),
         ("/outputs", False),
-        ("/run/stardock", False),
+        ("/run/stardock", True),
     }
     assert (
         "JUPYTER_TOKEN" not in spec.environment and "AWS_SECRET_ACCESS_KEY" not in spec.environment
@@ -67,11 +70,43 @@ def test_loosened_by_the_operator(tmp_path) -> None:
 def test_ipc_connection_file_and_runtime_folder(tmp_path) -> None:
     kernel = _kernel(tmp_path)
     kernel._prepare_runtime()
-    info = json.loads((tmp_path / "run" / "connection.json").read_text())
-    assert info["transport"] == "ipc" and info["ip"] == "/run/stardock/k"
-    assert oct((tmp_path / "run" / "connection.json").stat().st_mode & 0o777) == "0o600"
+    conn = tmp_path / "private" / "run" / "connection.json"
+    info = json.loads(conn.read_text())
+    assert info["transport"] == "ipc" and info["ip"] == "/run/stardock/ipc/k"
+    assert oct(conn.stat().st_mode & 0o777) == "0o400"
+    assert oct((tmp_path / "private").stat().st_mode & 0o777) == "0o700"
+    assert kernel.ipc_dir is not None and kernel.ipc_dir.parent == tmp_path / "ipc"
+    assert oct(kernel.ipc_dir.stat().st_mode & 0o777) == "0o700"
+    mounts = {m.target: m for m in kernel.container_spec({}).mounts}
+    assert mounts["/run/stardock/ipc"].source == str(kernel.ipc_dir)
+    assert not mounts["/run/stardock/ipc"].read_only
     if os.geteuid() == 0:
-        assert (tmp_path / "run").stat().st_uid == 1000
+        assert kernel.ipc_dir.stat().st_uid == 1000 and conn.stat().st_uid == 1000
+        assert (tmp_path / "private" / "run").stat().st_uid == 0
+    # A restart gets a fresh socket folder at the same path (jupyter_server reconnects
+    # by address); what the kernel planted in the old one is removed, never followed.
+    old = kernel.ipc_dir
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    (old / "k-1").symlink_to(victim)
+    (old / "sub").mkdir()
+    kernel._prepare_runtime()
+    assert kernel.ipc_dir == old and os.listdir(old) == [] and victim.read_text() == "keep"
+    assert os.listdir(tmp_path / "ipc") == [old.name]
+
+
+def test_connection_file_is_never_written_through_a_link(tmp_path) -> None:
+    kernel = _kernel(tmp_path)
+    kernel._prepare_runtime()
+    conn = tmp_path / "private" / "run" / "connection.json"
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    victim.chmod(0o644)
+    conn.unlink()
+    conn.symlink_to(victim)
+    kernel._prepare_runtime()
+    assert victim.read_text() == "keep" and oct(victim.stat().st_mode & 0o777) == "0o644"
+    assert not conn.is_symlink() and json.loads(conn.read_text())["key"]
 
 
 def test_kernelspecs_written_and_pruned(tmp_path) -> None:
