@@ -330,3 +330,41 @@ async def test_a_kernel_killed_by_its_memory_limit_says_so(
         server.stop()
         for c in containers_of(engine, kernel_id) if kernel_id else ():
             engine.remove_container_sync(c["Id"])
+
+
+async def test_a_kernel_whose_server_died_is_archived_by_a_live_server_of_its_lineage(
+    tmp_path, base_image, engine, sample_dataset
+) -> None:
+    """Same user, state and root folder: B looks again every lease_seconds and archives it."""
+    datasets = {"m51": {"path": str(sample_dataset), "title": "Messier 51"}}
+    a = ServerProcess(tmp_path / "a", {"StarDockApp": {"datasets": datasets}})
+    state = str(tmp_path / "a" / "data" / "stardock")
+    b = ServerProcess(
+        tmp_path / "b",
+        {
+            "ServerApp": {"root_dir": str(a.root)},
+            "StarDockApp": {"datasets": datasets, "state_dir": state, "lease_seconds": 1.0},
+        },
+    )
+    kernel_id = ""
+    try:
+        a.start()
+        b.start()
+        wait_for_log(b, RECONCILED, 1)
+        name = await asyncio.to_thread(kernelspec_of, a)
+        kernel_id = a.request("POST", "/api/kernels", {"name": name})["id"]
+        await asyncio.sleep(3)  # B looks three times: A is alive, its kernel stays
+        assert len(containers_of(engine, kernel_id)) == 1
+        a.kill()
+        deadline = time.monotonic() + 60
+        while containers_of(engine, kernel_id):
+            assert time.monotonic() < deadline, b.log_path.read_text()[-3000:]
+            await asyncio.sleep(0.5)
+        archive = archive_of(b, kernel_id)
+        assert archive is not None and "had stopped" in archive["manifest"]["note"]
+        assert "is no longer running" in b.log_path.read_text()
+    finally:
+        b.stop()
+        a.stop()
+        for c in containers_of(engine, kernel_id) if kernel_id else ():
+            engine.remove_container_sync(c["Id"])
