@@ -78,7 +78,7 @@ def link_outputs(target: Path, view: Path, *, trusted: Path, uid: int, gid: int)
     nothing). The link belongs to the user, so they may remove it; the outputs
     stay in the service's store.
     """
-    fd = safefs.open_dir(view, trusted=trusted, create=True, mode=0o755, uid=uid, gid=gid)
+    fd = safefs.open_dir(view, trusted=trusted, create=True, mode=0o700, uid=uid, gid=gid)
     try:
         owner = os.fstat(fd).st_uid
         if owner not in (uid, 0):
@@ -86,6 +86,11 @@ def link_outputs(target: Path, view: Path, *, trusted: Path, uid: int, gid: int)
                 f"{view} belongs to uid {owner}, not to the kernel's user; StarDock will not "
                 "put links to your outputs there. Remove it and start the kernel again."
             )
+        if os.geteuid() == 0:
+            # The folder is the user's alone, also one an older version made as root 0755:
+            # its names tell others when and on what the user worked.
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, 0o700)
         os.symlink(target, target.name, dir_fd=fd)
         os.chown(target.name, uid, gid, dir_fd=fd, follow_symlinks=False)
     finally:

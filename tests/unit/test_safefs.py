@@ -79,8 +79,16 @@ def test_link_in_a_users_view_folder(tmp_path: Path) -> None:
         os.chown(home, 1000, 1000)
     view = link_outputs(store, home / "stardock-outputs", trusted=home, uid=1000, gid=1000)
     assert view.is_symlink() and view.resolve() == store.resolve()
+    assert oct((home / "stardock-outputs").stat().st_mode & 0o777) == "0o700"
     if ROOT:
         assert os.lstat(view).st_uid == 1000 and (home / "stardock-outputs").stat().st_uid == 1000
+        # A folder an older version made as root, 0755, becomes the user's own, 0700.
+        os.chown(home / "stardock-outputs", 0, 0)
+        os.chmod(home / "stardock-outputs", 0o755)
+        os.unlink(view)
+        link_outputs(store, home / "stardock-outputs", trusted=home, uid=1000, gid=1000)
+        info = (home / "stardock-outputs").stat()
+        assert info.st_uid == 1000 and oct(info.st_mode & 0o777) == "0o700"
     # The user replaced their view folder with a link to a root-only folder: refused.
     victim = _victim(tmp_path)
     os.rename(home / "stardock-outputs", home / "old")
