@@ -779,6 +779,7 @@ class StarDockApp(ExtensionApp):
         for name in self.kernelspecs.names():
             if name not in wanted:
                 self.kernelspecs.remove(name)
+                self.log.info("StarDock: removed kernelspec %s: the service no longer offers it", name)
         return sorted(wanted)
 
     async def sync_kernelspecs_soon(self) -> None:
