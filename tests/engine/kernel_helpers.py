@@ -107,6 +107,19 @@ async def wait_ready(ws: Any, timeout: float = 60) -> None:
                 raise
 
 
+async def send_execute(ws: Any, code: str) -> str:
+    """Send code without waiting for an answer (code that ends the kernel gets none)."""
+    request = _message(
+        "execute_request",
+        {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
+    )
+    await ws.write_message(json.dumps(request))
+    return str(request["header"]["msg_id"])
+
+
+# -- hostile kernels and users (issue 12): the victims tests make, and what must not change
+
+
 @contextlib.contextmanager
 def root_only_file() -> Iterator[Path]:
     """A root-owned 0600 file, with content no one else knows, in a root-only 0700 folder."""
