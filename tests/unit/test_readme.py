@@ -60,3 +60,12 @@ def test_jupyterlab_is_a_dependency_not_only_a_test_extra() -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert any(re.match(r"jupyterlab\b", d) for d in project["dependencies"])
+
+
+def test_test_command_needs_no_pip_into_debians_python() -> None:
+    # The same for the test command: the test extras go into a venv of their own.
+    steps = fresh_machine_commands()[1].split(" && ")
+    assert not any(s.startswith(("pip ", "pip3 ", "python3 -m pip ", "python ")) for s in steps)
+    venv = next(s.split()[-1] for s in steps if s.startswith("python3 -m venv "))
+    assert f'{venv}/bin/pip install -e ".[test]"' in steps
+    assert steps[-1] == f"{venv}/bin/python -m pytest"
