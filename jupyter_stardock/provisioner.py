@@ -329,6 +329,13 @@ class StarDockProvisioner(KernelProvisionerBase):
         uid, gid = self._uid_gid(owner)
         state = Path(app.state_dir)
         orphan = await self._orphan(engine, state) if adopt else None
+        if adopt and orphan is None:
+            # A fresh start would take the container's name and so remove it unarchived;
+            # failing leaves it to reconcile, which archives it.
+            raise KernelStartError(
+                f"The kernel container of {self.kernel_id} cannot be adopted (it stopped, or "
+                "its connection file is gone); its outputs will be archived instead."
+            )
         outputs_view = None
         if orphan is not None:
             # Adopting a kernel whose server died: keep its outputs, times, folders and key.
