@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tornado.web import HTTPError
@@ -229,3 +230,57 @@ def test_outputs_quota_stops_a_runaway_write_and_keeps_what_was_written(tmp_path
     assert not is_mount_point(folder)
     assert (folder / "result.fits").stat().st_size == 4 << 20
     assert os.listdir(images) == []
+
+
+def test_contents_reads_below_outputs_never_follow_a_link_swapped_in_after_the_check(
+    tmp_path: Path,
+) -> None:
+    """The check-then-open race: the guard's open itself refuses links."""
+    import contextlib
+
+    from jupyter_stardock.contents_guard import open_below
+
+    victim = _victim(tmp_path)
+    outputs_root = tmp_path / "root" / "stardock-outputs"
+    folder = outputs_root / "run1"
+    folder.mkdir(parents=True)
+    (folder / "plot.png").write_bytes(b"png")
+    with open_below(str(folder / "plot.png"), outputs_root) as f:
+        assert f.read() == b"png"
+    # Swapped after the path check: the file, then a folder on the way.
+    (folder / "plot.png").unlink()
+    (folder / "plot.png").symlink_to(victim)
+    with pytest.raises(HTTPError) as err, open_below(str(folder / "plot.png"), outputs_root):
+        pass
+    assert err.value.status_code == 404
+    (outputs_root / "run2").symlink_to(victim.parent, target_is_directory=True)
+    with (
+        pytest.raises(HTTPError),
+        open_below(str(outputs_root / "run2" / "secret.txt"), outputs_root),
+    ):
+        pass
+
+    class Manager:
+        def _get_os_path(self, path: str) -> str:
+            return str(tmp_path / "root" / path)
+
+        @contextlib.contextmanager
+        def perm_to_403(self, os_path: str = "") -> Any:
+            yield
+
+        @contextlib.contextmanager
+        def open(self, os_path: str, *args: Any, **kwargs: Any) -> Any:
+            with open(os_path, *args, **kwargs) as f:
+                yield f
+
+    manager = Manager()
+    assert guard_outputs(manager, outputs_root)
+    with pytest.raises(HTTPError), manager.open(str(folder / "plot.png"), "rb"):
+        pass
+    (tmp_path / "root" / "notes.txt").write_text("notes")
+    with manager.open(str(tmp_path / "root" / "notes.txt"), "r") as f:  # outside: as before
+        assert f.read() == "notes"
+    with manager.open(str(folder / "new.txt"), mode="w") as f:  # writes: the manager's own way
+        f.write("x")
+    with manager.open(str(folder / "new.txt"), mode="rb") as f:
+        assert f.read() == b"x"
