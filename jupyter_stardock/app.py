@@ -559,10 +559,15 @@ class StarDockApp(ExtensionApp):
         The engine holds every environment that any server on it built; another
         user's private environment is theirs to see, not this user's.
         """
+        return [e for e in environments if self.may_use_environment(viewer, e["id"])]
+
+    def may_use_environment(self, viewer: Viewer, environment: str) -> bool:
+        """Whether the environment is in the viewer's lists (so by id, too: else 404)."""
         if viewer.admin or "*" in self.shared_environments:
-            return environments
-        mine = set(self.claims.of(viewer.name)) | set(self.shared_environments)
-        return [e for e in environments if e["id"] in mine]
+            return True
+        return environment in self.shared_environments or self.claims.has(
+            environment, viewer.name
+        )
 
     async def environment_in_use(self, environment: str) -> bool:
         return any(k["environment"] == environment for k in await self.running_kernels())

@@ -212,8 +212,9 @@ class UserMixin:
     async def environment_for(self: Any, env_id: str) -> Any:
         """The environment's image, if this viewer has it (404 otherwise)."""
         image = await self.stardock.builds.environment(env_id)
-        viewer = self.viewer
-        if viewer.owner_filter is not None and not self.stardock.claims.has(env_id, viewer.name):
+        # Another user's private environment answers exactly as an unknown one, also
+        # in local mode where other unix users' servers share the engine.
+        if not self.stardock.may_use_environment(self.viewer, env_id):
             raise NotFound(f"There is no environment {env_id!r}.")
         return image
 
@@ -450,7 +451,7 @@ _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
 _KERNEL = r"(?P<kernel_id>[0-9a-f-]{1,64})"
 
 
-class KernelsHandler(UserMixin, StarDockHandler):
+class KernelsHandler(EngineOutageMixin, UserMixin, StarDockHandler):
     """Running StarDock kernels (their containers), with the outputs folder of each."""
 
     @web.authenticated

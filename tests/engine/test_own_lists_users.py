@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import urllib.error
 import uuid
 from pathlib import Path
+
+import pytest
 
 from ..conftest import run_cli
 from ..server_process import ServerProcess
@@ -44,6 +47,18 @@ def test_another_unix_users_environments_stay_theirs(
         result = run_cli("envs", "--json", "--url", mine.url, "--token", mine.token)
         assert result.returncode == 0, result.stderr
         assert env_theirs not in {e["id"] for e in json.loads(result.stdout)}
+        # Named by id, the neighbour's environment is as unknown as one never built:
+        # neither readable nor removable from my server.
+        for method, path in (
+            ("GET", f"/stardock/api/environments/{env_theirs}"),
+            ("GET", f"/stardock/api/environments/{env_theirs}/dockerfile"),
+            ("DELETE", f"/stardock/api/environments/{env_theirs}"),
+        ):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                mine.request(method, path)
+            assert err.value.code == 404
+            assert f"There is no environment '{env_theirs}'" in err.value.read().decode()
+        assert env_theirs in _env_ids(theirs)  # still there for its owner
     finally:
         theirs.stop()
         mine.stop()

@@ -150,6 +150,11 @@ def test_environment_lists_hold_the_users_own_and_the_shared(tmp_path: Path) -> 
     app.shared_environments = []
     hub_admin = Viewer("root", admin=True, scoped=True)
     assert app.visible_environments(hub_admin, envs) == envs
+    # By id as in the lists: GET or DELETE of another user's environment is "not found".
+    assert app.may_use_environment(ana, "mine") and not app.may_use_environment(ana, "bobs")
+    assert not app.may_use_environment(Viewer("ana", scoped=True), "bobs")
+    app.shared_environments = ["bobs"]
+    assert app.may_use_environment(Viewer("ana", scoped=True), "bobs")
 
 
 def test_an_outage_is_logged_when_it_starts_and_when_it_ends(caplog) -> None:
