@@ -29,7 +29,7 @@ from .engine import Engine
 from .errors import EngineUnavailable, StarDockError
 from .exits import exit_records
 from .hub import ServiceClient, hub_user_home, service_client_from_env
-from .kernels import KERNEL_LABEL, archive_orphans, mounted_dataset
+from .kernels import KERNEL_LABEL, archive_orphans
 from .kernelspecs import KernelspecStore, LaunchableKernelSpecs
 from .leases import (
     INSTANCE_LABEL,
@@ -565,9 +565,7 @@ class StarDockApp(ExtensionApp):
         """Whether the environment is in the viewer's lists (so by id, too: else 404)."""
         if viewer.admin or "*" in self.shared_environments:
             return True
-        return environment in self.shared_environments or self.claims.has(
-            environment, viewer.name
-        )
+        return environment in self.shared_environments or self.claims.has(environment, viewer.name)
 
     async def environment_in_use(self, environment: str) -> bool:
         return any(k["environment"] == environment for k in await self.running_kernels())
@@ -687,7 +685,6 @@ class StarDockApp(ExtensionApp):
             kernel_id, spec = labels.get(KERNEL_LABEL), labels.get(f"{KERNEL_LABEL}.spec")
             if c.get("State") != "running" or not kernel_id or not spec:
                 continue
-            data = await self.engine.run(self.engine.inspect_container_sync, c["Id"])
             owner = labels.get(f"{KERNEL_LABEL}.owner") or None
             extra: dict[str, Any] = {"stardock_adopt": True}
             if self.mode == "service" and owner:
@@ -711,23 +708,11 @@ class StarDockApp(ExtensionApp):
                     "StarDock: could not adopt kernel %s (%s); archiving it instead", kernel_id, err
                 )
                 continue
-            self._keep_mounted_dataset(kernel_id, data)
             adopted.add(c["Id"])
             self.log.warning(
                 "StarDock: adopted the running kernel %s left by an earlier server", kernel_id
             )
         return adopted
-
-    def _keep_mounted_dataset(self, kernel_id: str, data: dict[str, Any] | None) -> None:
-        """An adopted kernel's archive names the dataset its container has mounted.
-
-        The provisioner looked the dataset up by id in this server's configuration,
-        which may now point elsewhere (or name another dataset).
-        """
-        kernel = self.serverapp.kernel_manager.get_kernel(kernel_id) if self.serverapp else None
-        container_kernel = getattr(getattr(kernel, "provisioner", None), "_kernel", None)
-        if container_kernel is not None and data is not None:
-            container_kernel.launch.dataset = mounted_dataset(data)
 
     async def _keep_lease(self) -> None:
         """Renew the lease every third of lease_seconds; reconcile every lease_seconds."""
@@ -784,7 +769,9 @@ class StarDockApp(ExtensionApp):
         for name in self.kernelspecs.names():
             if name not in wanted:
                 self.kernelspecs.remove(name)
-                self.log.info("StarDock: removed kernelspec %s: the service no longer offers it", name)
+                self.log.info(
+                    "StarDock: removed kernelspec %s: the service no longer offers it", name
+                )
         return sorted(wanted)
 
     async def sync_kernelspecs_soon(self) -> None:

@@ -127,7 +127,8 @@ class KernelLaunch:
     kernel_name: str
     image: str
     environment: str
-    dataset: Dataset | None
+    #: The dataset at /data; for an adopted kernel, as its container has it mounted.
+    dataset: Dataset | MountedDataset | None
     outputs_dir: Path
     #: Only the server can change it: holds the connection file; read-only at /run/stardock.
     runtime_dir: Path

@@ -33,6 +33,7 @@ from traitlets import Bool, Float, Int, List, Unicode
 
 from .app import StarDockApp
 from .config import load_server_config
+from .datasets import Dataset
 from .engine import Engine
 from .errors import StarDockError
 from .hub import RemoteKernel, hub_user_home, service_client_from_env
@@ -42,7 +43,9 @@ from .kernels import (
     KernelLaunch,
     KernelSettings,
     KernelStartError,
+    MountedDataset,
     ipc_parent,
+    mounted_dataset,
 )
 from .outputs import link_outputs, make_outputs_dir
 from .outputs_mounts import parse_size
@@ -294,6 +297,23 @@ class StarDockProvisioner(KernelProvisionerBase):
             )
         return RemoteKernel(client, self.kernel_id, self.environment, self.dataset or None)
 
+    def _dataset(self, app: StarDockApp, owner: str | None, groups: list[str] | None) -> Dataset:
+        """The kernelspec's dataset, if this user may use it and its folder is there."""
+        registry = app.make_datasets()
+        try:
+            if owner is not None:
+                dataset = registry.for_user(self.dataset, owner, groups or [])
+            else:
+                dataset = registry.for_user(self.dataset, server_user(), local_groups())
+        finally:
+            registry.close()
+        if not dataset.path.is_dir():
+            raise KernelStartError(
+                f"The folder of the dataset {dataset.title!r} ({dataset.path}) is missing. "
+                "Ask the operator to restore it or to update c.StarDockApp.datasets."
+            )
+        return dataset
+
     async def _make_kernel(
         self,
         app: StarDockApp,
@@ -311,22 +331,6 @@ class StarDockProvisioner(KernelProvisionerBase):
                 f"The environment of this kernel ({self.image}) no longer exists. Build it again from "
                 "the StarDock panel, or choose another kernel."
             )
-        dataset = None
-        if self.dataset:
-            registry = app.make_datasets()
-            try:
-                if owner is not None:
-                    dataset = registry.for_user(self.dataset, owner, groups or [])
-                else:
-                    dataset = registry.for_user(self.dataset, server_user(), local_groups())
-            finally:
-                registry.close()
-            if not dataset.path.is_dir():
-                raise KernelStartError(
-                    f"The folder of the dataset {dataset.title!r} ({dataset.path}) is missing. "
-                    "Ask the operator to restore it or to update c.StarDockApp.datasets."
-                )
-        uid, gid = self._uid_gid(owner)
         state = Path(app.state_dir)
         orphan = await self._orphan(engine, state) if adopt else None
         if adopt and orphan is None:
@@ -336,6 +340,15 @@ class StarDockProvisioner(KernelProvisionerBase):
                 f"The kernel container of {self.kernel_id} cannot be adopted (it stopped, or "
                 "its connection file is gone); its outputs will be archived instead."
             )
+        dataset: Dataset | MountedDataset | None = None
+        if orphan is not None:
+            # The running container keeps what it has mounted: taking it over grants
+            # nothing new, and this server's configuration may now name that id elsewhere
+            # (or, in the hub, not see the user's groups).
+            dataset = mounted_dataset(orphan)
+        elif self.dataset:
+            dataset = self._dataset(app, owner, groups)
+        uid, gid = self._uid_gid(owner)
         outputs_view = None
         if orphan is not None:
             # Adopting a kernel whose server died: keep its outputs, times, folders and key.
