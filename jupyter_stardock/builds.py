@@ -40,7 +40,14 @@ from .catalog import Catalog
 from .dockerfile import DockerfileSyntaxError, parse
 from .engine import LABEL_PREFIX, Engine, ImageInfo
 from .errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockError
-from .recipe import LABEL_CONTENT_HASH, LABEL_ENVIRONMENT, BuildSpec, Recipe, compose
+from .recipe import (
+    LABEL_CONTENT_HASH,
+    LABEL_ENVIRONMENT,
+    BuildSpec,
+    Recipe,
+    compose,
+    recipe_from_labels,
+)
 
 __all__ = [
     "BuildManager",
@@ -128,9 +135,7 @@ class BuildRecord:
 def environment_json(image: ImageInfo) -> dict[str, Any]:
     """An environment (a built image) as the REST API shows it."""
     labels = image.labels
-    recipe: Any = {}
-    with contextlib.suppress(ValueError, TypeError):
-        recipe = json.loads(labels.get(f"{LABEL_PREFIX}.recipe", "{}"))
+    recipe = recipe_from_labels(labels)
     content_hash = labels.get(LABEL_CONTENT_HASH, "")
     return {
         "id": content_hash[:16],

@@ -21,6 +21,7 @@ from .errors import Forbidden, NotFound, RecipeError
 from .handlers import API, JSONBodyMixin, StarDockHandler, UserMixin
 from .kernelspecs import kernelspec_name
 from .quotas import check_kernel_quota
+from .recipe import recipe_from_labels
 
 __all__ = ["RemoteProxyHandler", "remote_routes", "service_routes"]
 
@@ -110,7 +111,7 @@ class ServiceKernelsHandler(JSONBodyMixin, ServiceKernelMixin, StarDockHandler):
         if dataset is not None:  # 404 unknown, 403 not granted
             app.dataset_registry.for_user(dataset, viewer.name, viewer.groups, admin=viewer.admin)
         await check_kernel_quota(app, viewer)
-        recipe = {**_recipe_label(image), "dataset": dataset}
+        recipe = {**recipe_from_labels(image.labels), "dataset": dataset}
         spec = app.publish_kernelspec(
             recipe, environment, image.tags[0] if image.tags else image.id
         )
@@ -174,13 +175,6 @@ class ServiceKernelActionHandler(JSONBodyMixin, ServiceKernelMixin, StarDockHand
             )
             info = km.get_connection_info()
             self.finish(json.dumps({"id": kernel_id, "connection": _connection_json(info)}))
-
-
-def _recipe_label(image: Any) -> dict[str, Any]:
-    try:
-        return dict(json.loads(image.labels.get("org.jupyter-stardock.recipe", "{}")))
-    except ValueError:
-        return {}
 
 
 class RemoteProxyHandler(StarDockHandler):

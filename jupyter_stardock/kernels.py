@@ -45,6 +45,7 @@ from .exits import record_exit
 from .leases import ServerIdentity, current_identity
 from .outputs import ArchiveStore, checksum_listing
 from .outputs_mounts import protect_outputs, release_outputs
+from .recipe import recipe_from_labels
 
 __all__ = [
     "KERNEL_LABEL",
@@ -652,12 +653,7 @@ async def archive_orphans(
         data = await engine.run(engine.inspect_container_sync, container_id) or {}
         image = await engine.image(summary.get("ImageID") or summary.get("Image", ""))
         outputs = Path(labels.get(f"{KERNEL_LABEL}.outputs", ""))
-        recipe: Any = {}
-        if image is not None:
-            try:
-                recipe = json.loads(image.labels.get(f"{LABEL_PREFIX}.recipe", "{}"))
-            except ValueError:
-                recipe = {}
+        recipe = recipe_from_labels(image.labels) if image is not None else {}
         manifest = await engine.run_long(
             build_manifest,
             kernel_id=labels.get(f"{KERNEL_LABEL}.client-id") or kernel_id,

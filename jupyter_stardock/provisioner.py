@@ -32,6 +32,7 @@ from tornado import web
 from traitlets import Bool, Float, Int, List, Unicode
 
 from .app import StarDockApp
+from .builds import LABEL_DOCKERFILE
 from .config import load_server_config
 from .datasets import Dataset
 from .engine import Engine
@@ -49,6 +50,7 @@ from .kernels import (
 )
 from .outputs import link_outputs, make_outputs_dir
 from .outputs_mounts import parse_size
+from .recipe import recipe_from_labels
 from .users import local_groups, server_user
 
 __all__ = ["KernelStartFailed", "StarDockProvisioner"]
@@ -391,8 +393,8 @@ class StarDockProvisioner(KernelProvisionerBase):
             gid=gid,
             started=started,
             key=key,
-            recipe=_recipe_from_labels(image.labels),
-            dockerfile=image.labels.get("org.jupyter-stardock.dockerfile", ""),
+            recipe=recipe_from_labels(image.labels),
+            dockerfile=image.labels.get(LABEL_DOCKERFILE, ""),
             image_id=image.id,
             owner=owner or server_user(),
             ipc_parent=ipc_parent(),
@@ -541,10 +543,3 @@ class StarDockProvisioner(KernelProvisionerBase):
 
     async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
         await super().load_provisioner_info(provisioner_info)
-
-
-def _recipe_from_labels(labels: Any) -> dict[str, Any]:
-    try:
-        return dict(json.loads(labels.get("org.jupyter-stardock.recipe", "{}")))
-    except (ValueError, TypeError):
-        return {}

@@ -54,6 +54,16 @@ LABEL_APPS = f"{_LABELS}.apps"
 #: The id of the base image the environment was built on.
 LABEL_BASE_IMAGE = f"{_LABELS}.base-image"
 
+
+def recipe_from_labels(labels: Mapping[str, str]) -> dict[str, Any]:
+    """The recipe an environment image was built from (its label); {} when unreadable."""
+    try:
+        recipe = json.loads(labels.get(LABEL_RECIPE) or "{}")
+    except (ValueError, TypeError):
+        return {}
+    return dict(recipe) if isinstance(recipe, dict) else {}
+
+
 # Bump when the rendering changes in a way that the Dockerfile text alone would
 # not show, so old images are not taken for new ones.
 _HASH_FORMAT = b"jupyter-stardock build input 1"

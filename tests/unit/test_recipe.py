@@ -497,3 +497,11 @@ def test_parser_onbuild_and_unknown_words() -> None:
     got = parse("FROM x\nONBUILD RUN cat <<EOF\nbody\nEOF\nBOGUS words here\n").instructions
     assert got[1].sub == Instruction("RUN", ("cat <<EOF",)) and got[1].heredocs == ("EOF",)
     assert got[2] == Instruction("BOGUS", ("words here",))
+
+
+def test_the_recipe_label_is_read_in_one_place() -> None:
+    from jupyter_stardock.recipe import LABEL_RECIPE, recipe_from_labels
+
+    assert recipe_from_labels({LABEL_RECIPE: '{"apps": ["astropy"]}'}) == {"apps": ["astropy"]}
+    for broken in ({}, {LABEL_RECIPE: "not json"}, {LABEL_RECIPE: "[1, 2]"}, {LABEL_RECIPE: ""}):
+        assert recipe_from_labels(broken) == {}
