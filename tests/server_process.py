@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,23 @@ import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+
+
+def stop_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in its own session and what it started (never anything else)."""
+    if proc.pid <= 1:
+        return
+    # The leader may have exited already while what it started still runs.
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 def free_port() -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 import urllib.error
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import REQUIRE_ENGINE
-from ..server_process import free_port
+from ..server_process import free_port, stop_process_group
 from ..unit.test_readme import ROOT, main_command
 
 DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -162,9 +161,4 @@ def test_readme_main_command_in_a_fresh_venv_serves_lab_with_panel_and_sample(
         # The next step is said.
         assert "StarDock tab in the left sidebar" in output()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+        stop_process_group(proc)

@@ -29,7 +29,7 @@ import pytest
 from jupyter_stardock.sample import make_sample_dataset
 
 from ..conftest import REQUIRE_ENGINE
-from ..server_process import free_port
+from ..server_process import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = ("sdana", "sdbob")
@@ -285,7 +285,7 @@ def _start_hub(
                 time.sleep(0.5)
         yield hub
     finally:
-        _stop_group(proc)
+        stop_process_group(proc)
         for user in users:
             _stop_user_processes(user)
 
@@ -304,18 +304,6 @@ def tcp_hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterat
     yield from _start_hub(
         tmp_path_factory.mktemp("tcphub"), ("sdcarl",), {}, {"allow_network": True}
     )
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the hub and what it started (its own process group, never anything else)."""
-    if proc.pid <= 1 or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 def _stop_user_processes(user: str) -> None:

@@ -8,6 +8,7 @@ machine and fail when ``STARDOCK_REQUIRE_ENGINE=1`` (as CI sets).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -70,11 +71,9 @@ def chromium() -> str:
     return str(CHROMIUM)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[ServerProcess]:
-    """JupyterLab (jupyter_server with the jupyterlab and StarDock extensions)."""
-    home = tmp_path_factory.mktemp("lab")
-    data = make_sample_dataset(home / "datasets" / "m51")
+@contextlib.contextmanager
+def lab_server(home: Path, config: dict[str, Any]) -> Iterator[ServerProcess]:
+    """JupyterLab with StarDock in ``home``, no news toast; its log is kept with the shots."""
     # No "get notified about Jupyter news?" toast over the screenshots.
     notification = (
         home / "config/lab/user-settings/@jupyterlab/apputils-extension"
@@ -86,18 +85,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[S
         home,
         config={
             "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True, "jupyterlab": True}},
-            "StarDockApp": {
-                "datasets": {
-                    "m51": {
-                        "path": str(data),
-                        "title": "Messier 51",
-                        "description": "Synthetic FITS images of M51 in three bands, with a flat field.",
-                    }
-                },
-                "build_timeout": 900.0,
-            },
-            # Lets the test switch themes through the app's own command.
+            # Lets the tests run the app's own commands (themes, the panel).
             "LabApp": {"expose_app_in_browser": True},
+            **config,
         },
     )
     server.start(timeout=120)
@@ -107,6 +97,27 @@ def lab(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[S
         server.stop()
         SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(server.log_path, SHOTS / f"{home.name}-server.log")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[ServerProcess]:
+    """JupyterLab (jupyter_server with the jupyterlab and StarDock extensions)."""
+    home = tmp_path_factory.mktemp("lab")
+    data = make_sample_dataset(home / "datasets" / "m51")
+    config = {
+        "StarDockApp": {
+            "datasets": {
+                "m51": {
+                    "path": str(data),
+                    "title": "Messier 51",
+                    "description": "Synthetic FITS images of M51 in three bands, with a flat field.",
+                }
+            },
+            "build_timeout": 900.0,
+        },
+    }
+    with lab_server(home, config) as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ from jupyter_stardock.sample import make_sample_dataset
 
 from ..engine.test_neighbours import kernelspec_of
 from ..server_process import ServerProcess
-from .conftest import SHOTS
+from .conftest import SHOTS, lab_server
 from .test_panel import open_lab
 
 
@@ -22,28 +21,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[S
     """JupyterLab with StarDock whose kernels may use 256 MiB of memory."""
     home = tmp_path_factory.mktemp("lab-exits")
     data = make_sample_dataset(home / "datasets" / "m51")
-    # No "get notified about Jupyter news?" toast beside the one this test looks for.
-    news = home / "config/lab/user-settings/@jupyterlab/apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-    server = ServerProcess(
-        home,
-        config={
-            "ServerApp": {"jpserver_extensions": {"jupyter_stardock": True, "jupyterlab": True}},
-            "StarDockApp": {"datasets": {"m51": {"path": str(data), "title": "Messier 51"}}},
-            "StarDockProvisioner": {"mem_limit": "256m"},
-            "LabApp": {"expose_app_in_browser": True},
-        },
-    )
-    server.start(timeout=120)
-    try:
+    config = {
+        "StarDockApp": {"datasets": {"m51": {"path": str(data), "title": "Messier 51"}}},
+        "StarDockProvisioner": {"mem_limit": "256m"},
+    }
+    with lab_server(home, config) as server:
         yield server
-    finally:
-        server.stop()
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(server.log_path, SHOTS / f"{home.name}-server.log")
 
 
 def test_memory_limit_reached_is_told_in_jupyterlab(page: Any, lab: ServerProcess) -> None:
