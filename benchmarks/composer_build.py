@@ -37,10 +37,10 @@ from _common import (
     verdict,
 )
 
-from jupyter_stardock.builds import BuildManager
-from jupyter_stardock.catalog import Catalog, default_catalog_dirs
-from jupyter_stardock.engine import Engine
-from jupyter_stardock.recipe import BuildSpec, Recipe, compose
+from jupyter_stardock.core.catalog import Catalog, default_catalog_dirs
+from jupyter_stardock.core.recipe import BuildSpec, Recipe, compose
+from jupyter_stardock.engine.client import Engine
+from jupyter_stardock.services.builds import BuildManager
 
 APPS = ("sextractor", "swarp")
 REBUILD_GOAL = 0.2

@@ -60,11 +60,12 @@ from _common import (
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-from jupyter_stardock import provisioner as stardock_provisioner
-from jupyter_stardock.engine import Engine, _Client
+from jupyter_stardock.core.kernelspecs import KernelspecStore
+from jupyter_stardock.engine.client import Engine, _Client
 from jupyter_stardock.errors import StarDockError
-from jupyter_stardock.kernels import KERNEL_LABEL, ContainerKernel
-from jupyter_stardock.kernelspecs import KernelspecStore
+from jupyter_stardock.kernels import provisioner as stardock_provisioner
+from jupyter_stardock.kernels.container import ContainerKernel
+from jupyter_stardock.labels import KERNEL as KERNEL_LABEL
 
 GOAL = 1.15
 BATCH = 5

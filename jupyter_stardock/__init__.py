@@ -14,9 +14,9 @@ __all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    from .app import StarDockApp
+    from .server.app import StarDockApp
 
-    return [{"module": "jupyter_stardock.app", "app": StarDockApp}]
+    return [{"module": "jupyter_stardock.server.app", "app": StarDockApp}]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

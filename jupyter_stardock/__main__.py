@@ -1,5 +1,5 @@
 """``python -m jupyter_stardock`` is ``jupyter stardock``."""
 
-from .cli import main
+from .cli.main import main
 
 main()

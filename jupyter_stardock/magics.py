@@ -29,7 +29,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import clear_output, display, publish_display_data
 
-from .client import (
+from .client.api import (
     BuildProgress,
     ClientError,
     ServerInfo,
@@ -43,8 +43,8 @@ from .client import (
     progress_bar,
     recipe_from,
 )
-from .errors import StarDockError
-from .remote_kernel import RemoteKernel
+from .client.kernel import RemoteKernel
+from .errors import MagicUsageError, StarDockError
 
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -55,24 +55,17 @@ TAIL = 12
 Key = tuple[str, str | None]
 
 
-class StarDockMagicError(Exception):
-    """Shown as one line: the sentence, never a traceback of the magic."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"StarDock: {self}"]
-
-
 class _HelpShown(Exception):
     pass
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
-        raise StarDockMagicError(f"{message}; see `%stardock help`.")
+        raise MagicUsageError(f"{message}; see `%stardock help`.")
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:
         if message:
-            raise StarDockMagicError(message.strip())
+            raise MagicUsageError(message.strip())
         raise _HelpShown
 
 
@@ -215,7 +208,7 @@ class StarDockMagics(Magics):
         except _HelpShown:
             pass
         except StarDockError as err:
-            raise StarDockMagicError(str(err)) from None
+            raise MagicUsageError(str(err)) from None
 
     # -- line magic -------------------------------------------------------
 
@@ -226,7 +219,7 @@ class StarDockMagics(Magics):
             return
         command, rest = words[0], words[1:]
         if command not in COMMANDS:
-            raise StarDockMagicError(
+            raise MagicUsageError(
                 f"unknown command {command!r}; the commands are {', '.join(COMMANDS)}."
             )
         args = self._parsers[command].parse_args(rest)
@@ -237,9 +230,7 @@ class StarDockMagics(Magics):
         try:
             return shlex.split(line)
         except ValueError as err:
-            raise StarDockMagicError(
-                f"cannot read the options ({err}); check the quotes."
-            ) from None
+            raise MagicUsageError(f"cannot read the options ({err}); check the quotes.") from None
 
     def _do_help(self, args: argparse.Namespace) -> None:
         print(HELP)
@@ -378,11 +369,11 @@ class StarDockMagics(Magics):
         """``((environment, dataset), kernelspec, environment)`` for ENV or an inline recipe."""
         has_recipe = bool(args.app or args.run or args.pip or args.apt)
         if args.env and has_recipe:
-            raise StarDockMagicError(
+            raise MagicUsageError(
                 "give an environment id or a recipe (--app, --run, --pip, --apt), not both."
             )
         if args.env and args.env.startswith("-"):
-            raise StarDockMagicError(f"unknown option {args.env}; see `%stardock help`.")
+            raise MagicUsageError(f"unknown option {args.env}; see `%stardock help`.")
         cache_key = json.dumps([args.env, self._recipe(args)], sort_keys=True)
         if cache_key not in self._targets:
             if args.env:
@@ -411,7 +402,7 @@ class StarDockMagics(Magics):
         except KeyboardInterrupt:
             if not last:
                 raise
-            raise StarDockMagicError(
+            raise MagicUsageError(
                 f"interrupted; the build {last[0].build_id} goes on in the server. Run the "
                 "same command again to follow it."
             ) from None

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.sample import make_sample_dataset
+from jupyter_stardock.core.sample import make_sample_dataset
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from jupyter_client.manager import AsyncKernelManager
 
-from jupyter_stardock.kernelspecs import KernelspecStore
+from jupyter_stardock.core.kernelspecs import KernelspecStore
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

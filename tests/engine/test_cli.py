@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.client import ServerInfo, StarDockClient
+from jupyter_stardock.client.api import ServerInfo, StarDockClient
 
 from ..conftest import run_cli
 from .conftest import server_config

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.catalog import Catalog, default_catalog_dirs
-from jupyter_stardock.engine import Engine
-from jupyter_stardock.recipe import LABEL_CONTENT_HASH, BuildSpec, Recipe, compose
+from jupyter_stardock.core.catalog import Catalog, default_catalog_dirs
+from jupyter_stardock.core.recipe import BuildSpec, Recipe, compose
+from jupyter_stardock.engine.client import Engine
+from jupyter_stardock.labels import CONTENT_HASH as LABEL_CONTENT_HASH
 
 from .helpers import run_in_image
 from .kernel_smoke import run_cells, use_jupyter_home

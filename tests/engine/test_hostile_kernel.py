@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_stardock.kernels import KERNEL_LABEL
-from jupyter_stardock.sample import make_sample_dataset
+from jupyter_stardock.core.sample import make_sample_dataset
+from jupyter_stardock.labels import KERNEL as KERNEL_LABEL
 
 from .conftest import server_config
 from .kernel_helpers import (
@@ -46,7 +46,7 @@ OUTPUTS_QUOTA = 32 << 20
 
 def _quota_setting() -> Any:
     """``c.StarDockProvisioner.outputs_quota``: docker-style text unless the trait is an Int."""
-    from jupyter_stardock.provisioner import StarDockProvisioner
+    from jupyter_stardock.kernels.provisioner import StarDockProvisioner
 
     trait = StarDockProvisioner.class_traits().get("outputs_quota")
     if trait is not None and trait.__class__.__name__ == "Int":

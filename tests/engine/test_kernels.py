@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
-from jupyter_stardock.kernels import KERNEL_LABEL
+from jupyter_stardock.labels import KERNEL as KERNEL_LABEL
 
 from ..server_process import ServerProcess
 from .kernel_helpers import execute, wait_ready
@@ -379,7 +379,7 @@ async def test_tcp_transport_is_curve_encrypted_on_loopback(
     import zmq
     from jupyter_client.manager import AsyncKernelManager
 
-    from jupyter_stardock.kernelspecs import KernelspecStore
+    from jupyter_stardock.core.kernelspecs import KernelspecStore
 
     for name in ("config", "data", "runtime"):
         (tmp_path / name).mkdir()

@@ -19,10 +19,10 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from jupyter_stardock.client import ServerInfo, StarDockClient
-from jupyter_stardock.kernels import KERNEL_LABEL
+from jupyter_stardock.client.api import ServerInfo, StarDockClient
+from jupyter_stardock.client.kernel import RemoteKernel
+from jupyter_stardock.labels import KERNEL as KERNEL_LABEL
 from jupyter_stardock.magics import StarDockMagics
-from jupyter_stardock.remote_kernel import RemoteKernel
 
 from ..server_process import ServerProcess
 from .conftest import server_config

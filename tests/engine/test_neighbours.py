@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.outputs import checksum_listing
+from jupyter_stardock.core.outputs import checksum_listing
 
 from ..conftest import REQUIRE_ENGINE
 from ..server_process import ServerProcess

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.sample import make_sample_dataset
+from jupyter_stardock.core.sample import make_sample_dataset
 
 from ..conftest import REQUIRE_ENGINE
 from ..server_process import free_port, stop_process_group

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.sample import make_sample_dataset
+from jupyter_stardock.core.sample import make_sample_dataset
 
 from ..engine.test_neighbours import kernelspec_of
 from ..server_process import ServerProcess

@@ -8,7 +8,7 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import HTTPClientError
 
-from jupyter_stardock.handlers import routes
+from jupyter_stardock.server.routes import routes
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.buildlog import StepOutput, clean_line
-from jupyter_stardock.builds import (
+from jupyter_stardock.core.buildlog import StepOutput, clean_line
+from jupyter_stardock.core.catalog import Catalog
+from jupyter_stardock.core.dockerfile import parse
+from jupyter_stardock.core.recipe import BuildSpec, Recipe, compose
+from jupyter_stardock.errors import Forbidden, NotFound
+from jupyter_stardock.services.builds import (
     INTERRUPTED,
     BuildManager,
     BuildRecord,
@@ -19,10 +23,6 @@ from jupyter_stardock.builds import (
     describe_failure,
     step_parts,
 )
-from jupyter_stardock.catalog import Catalog
-from jupyter_stardock.dockerfile import parse
-from jupyter_stardock.errors import Forbidden, NotFound
-from jupyter_stardock.recipe import BuildSpec, Recipe, compose
 
 from .conftest import AppWriter
 

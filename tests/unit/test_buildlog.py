@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from jupyter_stardock.buildlog import BuildLog, StepOutput, clean_line, step_progress
+from jupyter_stardock.core.buildlog import BuildLog, StepOutput, clean_line, step_progress
 
 
 def test_memory_is_bounded_and_dropped_lines_become_one_marker(tmp_path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.catalog import App, Catalog, default_catalog_dirs
+from jupyter_stardock.core.catalog import App, Catalog, default_catalog_dirs
 from jupyter_stardock.errors import CatalogError
 
 from .conftest import AppWriter
@@ -190,7 +190,7 @@ def test_a_dependency_cycle_is_reported_with_its_apps(
     write_app("bb", folder="admin", requires=["cc"])
     write_app("cc", folder="admin", requires=["aa"])
     admin = write_app("dd", folder="admin", requires=["aa"]).parent
-    with caplog.at_level(logging.WARNING, logger="jupyter_stardock.catalog"):
+    with caplog.at_level(logging.WARNING, logger="jupyter_stardock.core.catalog"):
         catalog = Catalog.load([admin.parent / "apps", admin])
     assert set(catalog.apps) == {"ok"}
     cycle = [p for p in catalog.problems if "cycle" in p.reason and p.app in {"aa", "bb", "cc"}]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from jupyter_stardock.claims import EnvironmentClaims
-from jupyter_stardock.engine import BuildResult, _consume, _flush
-from jupyter_stardock.users import Viewer
+from jupyter_stardock.core.claims import EnvironmentClaims
+from jupyter_stardock.core.users import Viewer
+from jupyter_stardock.engine.client import BuildResult, _consume, _flush
 
 
 def test_single_user_viewer_sees_everything() -> None:
@@ -38,7 +38,12 @@ def test_claims_share_images_without_telling_who(tmp_path) -> None:
 def test_lines_split_across_stream_chunks_are_joined() -> None:
     result = BuildResult(image_id="")
     batches: list[list[str]] = []
-    for text in ("Step 1/2 : RUN echo hel", "lo\nline two\nhalf", " a line\n", "no newline at the end"):
+    for text in (
+        "Step 1/2 : RUN echo hel",
+        "lo\nline two\nhalf",
+        " a line\n",
+        "no newline at the end",
+    ):
         _consume({"stream": text}, result, batches.append)
     _flush(result, batches.append)
     assert [line for batch in batches for line in batch] == [

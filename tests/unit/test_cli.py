@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.cli import (
+from jupyter_stardock.cli.main import (
     DEMO_NEXT_STEP,
     _TerminalProgress,
     doctor_summary,
@@ -15,7 +15,7 @@ from jupyter_stardock.cli import (
     plan_prune,
     require_jupyterlab,
 )
-from jupyter_stardock.client import BuildProgress
+from jupyter_stardock.client.api import BuildProgress
 
 from ..conftest import run_cli
 
@@ -146,7 +146,7 @@ def test_demo_runs_this_pythons_jupyterlab() -> None:
 
 
 def test_build_can_lift_the_pip_constraints() -> None:
-    from jupyter_stardock.cli import BuildCommand
+    from jupyter_stardock.cli.main import BuildCommand
 
     command = BuildCommand()
     command.parse_command_line(["--app", "astropy", "--no-pip-constraints"])

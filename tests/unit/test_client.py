@@ -15,15 +15,10 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.client import (
-    ApiError,
-    BuildError,
+from jupyter_stardock.client.api import (
     BuildProgress,
-    ClientError,
     LogEvent,
     ServerInfo,
-    ServerNotFound,
-    ServerUnreachable,
     StarDockClient,
     discover_server,
     format_age,
@@ -34,7 +29,15 @@ from jupyter_stardock.client import (
     progress_bar,
     recipe_from,
 )
-from jupyter_stardock.remote_kernel import ExecutionFailed, decode_message
+from jupyter_stardock.client.kernel import decode_message
+from jupyter_stardock.errors import (
+    ApiError,
+    BuildFailed,
+    ClientError,
+    ExecutionFailed,
+    ServerNotFound,
+    ServerUnreachable,
+)
 
 
 def write_runtime(folder: Path, pid: int, url: str, token: str = "", root: str = "/") -> Path:
@@ -235,7 +238,7 @@ def test_a_failed_build_is_one_sentence_naming_its_log(stub: Any) -> None:
     handler.replies["/base%40x/stardock/api/builds/b2/log"] = [
         (200, f"event: end\ndata: {json.dumps(failed)}\n\n")
     ]
-    with pytest.raises(BuildError) as err:
+    with pytest.raises(BuildFailed) as err:
         client.build({"commands": ["false"]})
     assert str(err.value) == (
         "The build b2 failed: Step 3 returned a non-zero code: 1. "
@@ -330,7 +333,7 @@ def test_progress_events_move_the_bar_and_are_never_log_lines(stub: Any) -> None
         )
     ]
     seen: list[BuildProgress] = []
-    with pytest.raises(BuildError) as err:
+    with pytest.raises(BuildFailed) as err:
         client.build({"commands": ["pip instal foo"]}, seen.append)
     assert seen[-1].lines == [
         "Step 2/4 : RUN pip instal foo",

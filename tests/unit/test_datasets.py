@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from jupyter_stardock.datasets import DatasetRegistry, scan
+from jupyter_stardock.core.datasets import DatasetRegistry, scan
 from jupyter_stardock.errors import Forbidden, NotFound
 
 

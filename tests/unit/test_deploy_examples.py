@@ -127,7 +127,7 @@ def test_engine_grants_are_noticed() -> None:
 
 
 def test_operator_config_sets_stardock_settings_of_the_right_types() -> None:
-    from jupyter_stardock.app import StarDockApp
+    from jupyter_stardock.server.app import StarDockApp
 
     config = load(OPERATOR_CONFIG)
     assert set(config) == {"StarDockApp"}
@@ -138,7 +138,7 @@ def test_operator_config_sets_stardock_settings_of_the_right_types() -> None:
 
 
 def test_operator_config_datasets_and_outputs() -> None:
-    from jupyter_stardock.datasets import DatasetRegistry
+    from jupyter_stardock.core.datasets import DatasetRegistry
 
     settings = load(OPERATOR_CONFIG).StarDockApp
     registry = DatasetRegistry(settings.datasets)

@@ -7,10 +7,10 @@ import os
 import tarfile
 from pathlib import Path
 
-from jupyter_stardock.datasets import Dataset
-from jupyter_stardock.kernels import ContainerKernel, KernelLaunch, KernelSettings
-from jupyter_stardock.kernelspecs import KernelspecStore, kernelspec_name
-from jupyter_stardock.outputs import ArchiveStore, checksum_listing
+from jupyter_stardock.core.datasets import Dataset
+from jupyter_stardock.core.kernelspecs import KernelspecStore, kernelspec_name
+from jupyter_stardock.core.outputs import ArchiveStore, checksum_listing
+from jupyter_stardock.kernels.container import ContainerKernel, KernelLaunch, KernelSettings
 
 
 def _kernel(tmp_path: Path, **settings: object) -> ContainerKernel:

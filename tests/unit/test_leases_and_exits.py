@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock import leases
-from jupyter_stardock.exits import MAX_MESSAGE, ExitRecords, KernelExit, describe_exit
-from jupyter_stardock.leases import Lease, ServerIdentity, lapsed, lineage_lock, live_adoptions
+from jupyter_stardock.core import leases
+from jupyter_stardock.core.exits import MAX_MESSAGE, ExitRecords, KernelExit, describe_exit
+from jupyter_stardock.core.leases import Lease, ServerIdentity, lapsed, lineage_lock, live_adoptions
 
 
 def test_lineage_is_user_state_and_root(tmp_path: Path) -> None:
@@ -39,7 +39,7 @@ def test_a_lease_lapses_at_once_when_its_process_is_gone(tmp_path: Path) -> None
         [
             sys.executable,
             "-c",
-            "import sys; from jupyter_stardock.leases import Lease, ServerIdentity;"
+            "import sys; from jupyter_stardock.core.leases import Lease, ServerIdentity;"
             "l = Lease(ServerIdentity.new(sys.argv[1], sys.argv[1])); l.renew();"
             "print(l.identity.instance)",
             str(tmp_path),

@@ -9,7 +9,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from jupyter_stardock.client import BuildProgress, ServerInfo
+from jupyter_stardock.client.api import BuildProgress, ServerInfo
 from jupyter_stardock.magics import StarDockMagics, _RichProgress, _show
 
 

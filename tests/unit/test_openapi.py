@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from jupyter_stardock.handlers import API, routes
+from jupyter_stardock.server.routes import API, routes
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -15,7 +15,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 def _served() -> dict[str, set[str]]:
     served = {}
-    for pattern, handler in routes(service=True):
+    for pattern, handler in routes("service"):
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern).removeprefix(API)
         served[path] = {m for m in METHODS if m in vars(handler)}
     return served

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-from jupyter_stardock.app import StarDockApp
-from jupyter_stardock.claims import EnvironmentClaims
+from jupyter_stardock.core.claims import EnvironmentClaims
+from jupyter_stardock.core.kernelspecs import KernelspecStore, LaunchableKernelSpecs
+from jupyter_stardock.core.users import Viewer
 from jupyter_stardock.errors import EngineUnavailable
-from jupyter_stardock.kernelspecs import KernelspecStore, LaunchableKernelSpecs
-from jupyter_stardock.status import EngineHealth
-from jupyter_stardock.users import Viewer
+from jupyter_stardock.server.app import StarDockApp
+from jupyter_stardock.services.status import EngineHealth
 
 
 class Engine:

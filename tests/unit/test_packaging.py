@@ -7,7 +7,7 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
-from jupyter_stardock.engine import DEFAULT_SOCKET, Engine
+from jupyter_stardock.engine.client import DEFAULT_SOCKET, Engine
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -37,7 +37,8 @@ def test_command_and_provisioner_entry_points() -> None:
         ep.name: ep.value for ep in entry_points(group="jupyter_client.kernel_provisioners")
     }
     assert (
-        provisioners["stardock-provisioner"] == "jupyter_stardock.provisioner:StarDockProvisioner"
+        provisioners["stardock-provisioner"]
+        == "jupyter_stardock.kernels.provisioner:StarDockProvisioner"
     )
 
 

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jupyter_stardock.errors import PolicyError, RecipeError
-from jupyter_stardock.policy import (
+from jupyter_stardock.core.policy import (
     MAX_COMMAND_CHARS,
     MAX_COMMANDS,
     MAX_PACKAGES,
@@ -17,6 +16,7 @@ from jupyter_stardock.policy import (
     validate_apt_packages,
     validate_pip_packages,
 )
+from jupyter_stardock.errors import PolicyError, RecipeError
 
 ORDINARY = [
     "pip install emcee",

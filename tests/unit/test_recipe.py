@@ -9,19 +9,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jupyter_stardock import recipe as recipe_module
-from jupyter_stardock.catalog import Catalog
-from jupyter_stardock.dockerfile import DockerfileSyntaxError, Instruction, parse
-from jupyter_stardock.errors import CatalogError, PolicyError, RecipeError, StarDockError
-from jupyter_stardock.recipe import (
-    LABEL_APPS,
-    LABEL_BASE_IMAGE,
-    LABEL_CONTENT_HASH,
-    LABEL_ENVIRONMENT,
-    LABEL_RECIPE,
+from jupyter_stardock import labels
+from jupyter_stardock.core import recipe as recipe_module
+from jupyter_stardock.core.catalog import Catalog
+from jupyter_stardock.core.dockerfile import Instruction, parse
+from jupyter_stardock.core.recipe import (
     BuildSpec,
     Recipe,
     compose,
+)
+from jupyter_stardock.errors import (
+    CatalogError,
+    DockerfileSyntaxError,
+    PolicyError,
+    RecipeError,
+    StarDockError,
 )
 
 from .conftest import AppWriter
@@ -119,7 +121,7 @@ def test_same_choices_in_any_order_give_the_same_text_and_hash(catalog: Catalog)
     )
     assert a.dockerfile == b.dockerfile
     assert a.content_hash == b.content_hash and a.tag == b.tag
-    assert a.labels[LABEL_APPS] == "astropy,iraf,pyraf,ds9"
+    assert a.labels[labels.APPS] == "astropy,iraf,pyraf,ds9"
     assert a.apps == ("astropy", "iraf", "pyraf", "ds9")
 
 
@@ -159,10 +161,10 @@ def test_tag_and_labels(catalog: Catalog) -> None:
     )
     assert re.fullmatch(r"[0-9a-f]{64}", spec.content_hash)
     assert spec.tag == f"registry.example:5000/team/env:{spec.content_hash[:16]}"
-    assert spec.labels[LABEL_CONTENT_HASH] == spec.content_hash
-    assert spec.labels[LABEL_BASE_IMAGE] == BASE_ID
-    assert spec.labels[LABEL_ENVIRONMENT] == "1"
-    assert json.loads(spec.labels[LABEL_RECIPE]) == {
+    assert spec.labels[labels.CONTENT_HASH] == spec.content_hash
+    assert spec.labels[labels.BASE_IMAGE] == BASE_ID
+    assert spec.labels[labels.ENVIRONMENT] == "1"
+    assert json.loads(spec.labels[labels.RECIPE]) == {
         "apps": ["pyraf"],
         "commands": ["echo é"],
         "apt_packages": [],
@@ -259,12 +261,12 @@ def test_pip_is_held_to_what_apt_installed_before_any_pip_install(catalog: Catal
         f"ENV PIP_CONSTRAINT={recipe_module.PIP_CONSTRAINTS}",
     ]
     assert '"pip_constraints": false' in lines[hold + 1]
-    assert "pip_constraints" not in json.loads(held.labels[LABEL_RECIPE])
+    assert "pip_constraints" not in json.loads(held.labels[labels.RECIPE])
 
     free = build(catalog, **fields, pip_constraints=False)
     assert "PIP_CONSTRAINT" not in free.dockerfile and "pip-constraints" not in free.dockerfile
     assert free.content_hash != held.content_hash and free.tag != held.tag
-    assert json.loads(free.labels[LABEL_RECIPE])["pip_constraints"] is False
+    assert json.loads(free.labels[labels.RECIPE])["pip_constraints"] is False
     assert free.recipe.pip_constraints is False
     # Only the constraints section differs; the user's commands stay last.
     assert [r.args for r in user_runs(free)] == [r.args for r in user_runs(held)]
@@ -500,8 +502,8 @@ def test_parser_onbuild_and_unknown_words() -> None:
 
 
 def test_the_recipe_label_is_read_in_one_place() -> None:
-    from jupyter_stardock.recipe import LABEL_RECIPE, recipe_from_labels
+    from jupyter_stardock.labels import recipe_from_labels
 
-    assert recipe_from_labels({LABEL_RECIPE: '{"apps": ["astropy"]}'}) == {"apps": ["astropy"]}
-    for broken in ({}, {LABEL_RECIPE: "not json"}, {LABEL_RECIPE: "[1, 2]"}, {LABEL_RECIPE: ""}):
+    assert recipe_from_labels({labels.RECIPE: '{"apps": ["astropy"]}'}) == {"apps": ["astropy"]}
+    for broken in ({}, {labels.RECIPE: "not json"}, {labels.RECIPE: "[1, 2]"}, {labels.RECIPE: ""}):
         assert recipe_from_labels(broken) == {}

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from tornado.web import HTTPError
 
-from jupyter_stardock import safefs
-from jupyter_stardock.contents_guard import check_outputs_path, guard_outputs
-from jupyter_stardock.outputs import ArchiveStore, link_outputs, make_outputs_dir
+from jupyter_stardock.core import safefs
+from jupyter_stardock.core.outputs import ArchiveStore, link_outputs, make_outputs_dir
+from jupyter_stardock.errors import UnsafePath
+from jupyter_stardock.server.contents_guard import check_outputs_path, guard_outputs
 
 ROOT = os.geteuid() == 0
 
@@ -50,7 +51,7 @@ def test_outputs_parent_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
     before = _state(victim)
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "stardock-outputs").symlink_to(victim.parent)
-    with pytest.raises(safefs.UnsafePath, match="symlink"):
+    with pytest.raises(UnsafePath, match="symlink"):
         make_outputs_dir(
             tmp_path / "home" / "stardock-outputs",
             trusted=tmp_path / "home",
@@ -94,7 +95,7 @@ def test_link_in_a_users_view_folder(tmp_path: Path) -> None:
     victim = _victim(tmp_path)
     os.rename(home / "stardock-outputs", home / "old")
     (home / "stardock-outputs").symlink_to(victim.parent)
-    with pytest.raises(safefs.UnsafePath):
+    with pytest.raises(UnsafePath):
         link_outputs(store, home / "stardock-outputs", trusted=home, uid=1000, gid=1000)
     assert os.listdir(victim.parent) == ["secret.txt"]
 
@@ -160,12 +161,12 @@ def test_owned_dir_planted_by_someone_else_is_refused(tmp_path: Path) -> None:
     planted = tmp_path / "stardock-kernels"
     planted.mkdir()
     os.chown(planted, 1000, 1000)
-    with pytest.raises(safefs.UnsafePath, match="uid 1000"):
+    with pytest.raises(UnsafePath, match="uid 1000"):
         safefs.ensure_owned_dir(planted, mode=0o711)
     link = tmp_path / "linked"
     link.symlink_to(tmp_path / "victim-dir")
     (tmp_path / "victim-dir").mkdir(mode=0o700)
-    with pytest.raises(safefs.UnsafePath):
+    with pytest.raises(UnsafePath):
         safefs.ensure_owned_dir(link, mode=0o711)
     assert oct((tmp_path / "victim-dir").stat().st_mode & 0o777) == "0o700"
 
@@ -179,7 +180,11 @@ def _mount_options(folder: Path) -> set[str]:
 
 
 def test_outputs_folder_is_nosuid_nodev_and_kept(tmp_path: Path) -> None:
-    from jupyter_stardock.outputs_mounts import is_mount_point, protect_outputs, release_outputs
+    from jupyter_stardock.core.outputs_mounts import (
+        is_mount_point,
+        protect_outputs,
+        release_outputs,
+    )
 
     if not ROOT:
         pytest.fail("this test runs as root in CI (it mounts)")
@@ -198,7 +203,7 @@ def test_outputs_folder_is_nosuid_nodev_and_kept(tmp_path: Path) -> None:
 
 
 def test_outputs_quota_stops_a_runaway_write_and_keeps_what_was_written(tmp_path: Path) -> None:
-    from jupyter_stardock.outputs_mounts import (
+    from jupyter_stardock.core.outputs_mounts import (
         OutputsQuotaError,
         is_mount_point,
         parse_size,
@@ -238,7 +243,7 @@ def test_contents_reads_below_outputs_never_follow_a_link_swapped_in_after_the_c
     """The check-then-open race: the guard's open itself refuses links."""
     import contextlib
 
-    from jupyter_stardock.contents_guard import open_below
+    from jupyter_stardock.server.contents_guard import open_below
 
     victim = _victim(tmp_path)
     outputs_root = tmp_path / "root" / "stardock-outputs"

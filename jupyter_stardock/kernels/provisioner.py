@@ -1,0 +1,547 @@
+"""StarDockProvisioner: jupyter_client's kernel provisioner for container kernels.
+
+Registered in the ``jupyter_client.kernel_provisioners`` entry-point group as
+``stardock-provisioner``; StarDock kernelspecs name it. A thin adapter: the
+container lifecycle lives in kernels.py.
+
+jupyter_client facts this relies on (see shared/PITFALLS.md):
+- the same instance serves every restart of a kernel, and ``kill``/``terminate``
+  are called with ``restart=False`` even while restarting, so the container is
+  only removed in ``cleanup`` and the outputs archived only in
+  ``cleanup(restart=False)``;
+- the ``env`` handed to ``pre_launch`` is the server's whole environment: only
+  an allowlist reaches the container;
+- ``poll()`` drives the auto-restarter, so a transient engine error answers
+  "alive".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
+from tornado import web
+from traitlets import Bool, Float, Int, List, Unicode
+
+from ..config import load_server_config
+from ..core.datasets import Dataset
+from ..core.outputs import link_outputs, make_outputs_dir
+from ..core.outputs_mounts import parse_size
+from ..core.users import local_groups, server_user
+from ..engine.client import Engine
+from ..errors import StarDockError
+from ..hub.service_client import hub_user_home, service_client_from_env
+from ..hub.service_kernel import ServiceKernel
+from ..labels import EnvironmentLabels, KernelLabels
+from ..server.app import StarDockApp
+from .container import (
+    ContainerKernel,
+    KernelLaunch,
+    KernelSettings,
+    KernelStartError,
+    MountedDataset,
+    ipc_parent,
+    mounted_dataset,
+)
+
+__all__ = ["KernelStartHTTPError", "StarDockProvisioner"]
+
+
+class KernelStartHTTPError(web.HTTPError):
+    """A kernel start refused with a sentence for the user.
+
+    jupyter_server answers ``POST /api/kernels`` with an HTTPError's message as
+    is, and JupyterLab shows it in its "Error Starting Kernel" dialog; any other
+    exception would reach the user as "Unhandled error".
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, message, reason="Kernel start failed")
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_ENGINES: dict[tuple[str | None, float], Engine] = {}
+
+
+def shared_engine(docker_host: str | None, timeout: float) -> Engine:
+    """One engine facade (and thread pools) per address for all kernels of a process."""
+    key = (docker_host, timeout)
+    if key not in _ENGINES:
+        _ENGINES[key] = Engine(docker_host, timeout=max(timeout, 5.0))
+    return _ENGINES[key]
+
+
+class StarDockProvisioner(KernelProvisionerBase):
+    """Runs ipykernel in a StarDock environment's container, beside a read-only dataset."""
+
+    # -- from the kernelspec (per environment and dataset) ----------------
+
+    image = Unicode(help="The environment's image, e.g. stardock/env:0123456789abcdef.")
+    environment = Unicode(help="The environment id (the image's content hash prefix).")
+    dataset = Unicode("", help="The id of the dataset mounted at /data; empty for none.")
+
+    # -- operator settings (c.StarDockProvisioner.*) ----------------------
+
+    mem_limit = Unicode(
+        "4g",
+        allow_none=True,
+        config=True,
+        help="Memory limit of each kernel container (docker syntax, e.g. '4g'); None for no limit. Swap beyond it is not allowed.",
+    )
+    cpu_limit = Float(
+        2.0,
+        allow_none=True,
+        config=True,
+        help="CPUs each kernel container may use (e.g. 1.5); None for no limit.",
+    )
+    pids_limit = Int(
+        512,
+        allow_none=True,
+        config=True,
+        help="Most processes and threads a kernel container may run; stops fork bombs.",
+    )
+    read_only_root = Bool(
+        True,
+        config=True,
+        help="Mount the container's root filesystem read-only; /tmp and the home folder are tmpfs, /outputs is writable.",
+    )
+    drop_capabilities = Bool(
+        True, config=True, help="Drop all Linux capabilities from kernel containers."
+    )
+    no_new_privileges = Bool(
+        True, config=True, help="Forbid privilege gain (setuid binaries) inside kernel containers."
+    )
+    allow_network = Bool(
+        False,
+        config=True,
+        help=(
+            "Give kernel containers a network (and talk to them over TCP on published ports). "
+            "Off by default: the kernel reaches the server over ipc sockets and nothing else."
+        ),
+    )
+    network = Unicode(
+        "bridge", config=True, help="Docker network for kernel containers when allow_network is on."
+    )
+    host_address = Unicode(
+        "127.0.0.1",
+        config=True,
+        help="Host address kernel ports are published on with allow_network (the engine host's address for a remote engine). Never 0.0.0.0.",
+    )
+    encrypt_tcp = Bool(
+        True,
+        config=True,
+        help=(
+            "Encrypt and authenticate kernel traffic with per-kernel CurveZMQ keys when kernels "
+            "use TCP (allow_network, a remote engine, hub service mode). ipc never leaves the host."
+        ),
+    )
+    tmp_size = Unicode(
+        "1g", config=True, help="Size of the tmpfs mounted at /tmp in kernel containers."
+    )
+    home_size = Unicode(
+        "256m", config=True, help="Size of the tmpfs home folder of kernel containers."
+    )
+    env_allowlist = List(
+        Unicode(),
+        ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "JPY_SESSION_NAME"],
+        config=True,
+        help="Names of the server's environment variables passed into kernel containers; nothing else is (no tokens, no secrets).",
+    )
+    data_mount = Unicode(
+        "/data", config=True, help="Where the dataset is mounted (read-only) in the container."
+    )
+    outputs_mount = Unicode(
+        "/outputs", config=True, help="Where the kernel's read/write outputs folder is mounted."
+    )
+    outputs_subdir = Unicode(
+        "stardock-outputs",
+        config=True,
+        help="Folder below the server's root directory that holds each kernel's outputs folder (shown in the file browser).",
+    )
+    root_kernel_uid = Int(
+        1000,
+        config=True,
+        help="When the server itself runs as root, the unprivileged uid kernels run as (kernels never run as root).",
+    )
+    root_kernel_gid = Int(1000, config=True, help="The gid that goes with root_kernel_uid.")
+    outputs_quota = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Most bytes one kernel may write to its outputs folder, e.g. '2g'; a write past "
+            "it fails in the kernel with 'No space left on device' and what was written "
+            "stays. Needs the server (or the hub service) to run as root: the folder "
+            "becomes a file system of that size while the kernel runs. None: no limit."
+        ),
+    )
+    log_max_size = Unicode(
+        "1m", config=True, help="Cap of each kernel container's engine log file."
+    )
+    stop_timeout = Int(
+        5, config=True, help="Seconds a kernel container gets to stop before it is killed."
+    )
+
+    # -- state ------------------------------------------------------------
+
+    _kernel: ContainerKernel | None = None
+    _remote: ServiceKernel | None = None
+    _adopt: dict[str, Any] | None = None
+
+    def _settings(self) -> KernelSettings:
+        if self.host_address in ("0.0.0.0", "::", ""):
+            raise KernelStartError(
+                "c.StarDockProvisioner.host_address must not bind all interfaces; use 127.0.0.1 or one address."
+            )
+        return KernelSettings(
+            mem_limit=self.mem_limit,
+            cpus=self.cpu_limit,
+            pids_limit=self.pids_limit,
+            read_only_root=self.read_only_root,
+            drop_capabilities=self.drop_capabilities,
+            no_new_privileges=self.no_new_privileges,
+            allow_network=self.allow_network,
+            network=self.network,
+            host_address=self.host_address,
+            tmp_size=self.tmp_size,
+            home_size=self.home_size,
+            env_allowlist=tuple(self.env_allowlist),
+            data_mount=self.data_mount,
+            outputs_mount=self.outputs_mount,
+            log_max_size=self.log_max_size,
+            stop_timeout=self.stop_timeout,
+            encrypt_tcp=self.encrypt_tcp,
+            outputs_quota=self._outputs_quota_bytes(),
+        )
+
+    def _outputs_quota_bytes(self) -> int | None:
+        if self.outputs_quota is None:
+            return None
+        if os.geteuid() != 0:
+            raise KernelStartError(
+                "c.StarDockProvisioner.outputs_quota needs the server to run as root (it "
+                "mounts a file system of that size); unset it or run the hub service."
+            )
+        return parse_size(self.outputs_quota)
+
+    def _root_dir(self) -> Path:
+        # The MultiKernelManager (our parent's parent in jupyter_server) knows the
+        # server's root directory; a standalone tool (nbconvert) uses its cwd.
+        node: Any = self.parent
+        while node is not None:
+            root = getattr(node, "root_dir", None)
+            if isinstance(root, str) and root:
+                return Path(root).expanduser()
+            node = getattr(node, "parent", None)
+        return Path.cwd()
+
+    def _uid_gid(self, owner: str | None = None) -> tuple[int, int]:
+        if owner is not None and os.geteuid() == 0:
+            try:
+                # In the hub service, a user who exists here gets their own uid: the
+                # outputs are theirs, and only they may enter the kernel's ipc folder.
+                entry = pwd.getpwnam(owner)
+                if entry.pw_uid != 0:
+                    return entry.pw_uid, entry.pw_gid
+            except KeyError:
+                pass
+        if os.geteuid() == 0:
+            return self.root_kernel_uid, self.root_kernel_gid
+        return os.getuid(), os.getgid()
+
+    def _outputs_place(self, app: StarDockApp, owner: str | None) -> tuple[Path, Path]:
+        """Where this kernel's outputs folder is made, and the trusted folder above it."""
+        if owner is None:
+            root = self._root_dir()
+            return root / self.outputs_subdir, root
+        # In the hub service the folder lives in the service's own store, where the
+        # user cannot rename or replace it (the engine mounts it by path); the user
+        # sees it through a link in their home (see _outputs_view).
+        store = Path(app.outputs_store)
+        return store / owner, store
+
+    def _outputs_view(self, app: StarDockApp, owner: str) -> tuple[Path, Path]:
+        """Hub service: the folder of the user's links to their outputs, and its trusted parent."""
+        home = hub_user_home(owner) or Path(app.state_dir) / "users" / owner
+        view = Path(app.user_outputs_dir.format(username=owner, home=home))
+        if view.is_relative_to(home):
+            return view, home
+        return view, view.parent
+
+    def _in_service(self) -> bool:
+        """Whether this runs inside the hub service (which holds the engine itself)."""
+        from ..hub.app import StarDockServiceApp
+
+        node: Any = self.parent
+        while node is not None:
+            if isinstance(node, StarDockServiceApp):
+                return True
+            node = getattr(node, "parent", None)
+        return False
+
+    async def _make_remote(self, app: StarDockApp) -> ServiceKernel:
+        client = service_client_from_env(app.service_url)
+        if client is None:
+            raise KernelStartError(
+                "This server is set up for a StarDock hub service but has no JupyterHub API token."
+            )
+        return ServiceKernel(client, self.kernel_id, self.environment, self.dataset or None)
+
+    def _dataset(self, app: StarDockApp, owner: str | None, groups: list[str] | None) -> Dataset:
+        """The kernelspec's dataset, if this user may use it and its folder is there."""
+        registry = app.make_datasets()
+        try:
+            if owner is not None:
+                dataset = registry.for_user(self.dataset, owner, groups or [])
+            else:
+                dataset = registry.for_user(self.dataset, server_user(), local_groups())
+        finally:
+            registry.close()
+        if not dataset.path.is_dir():
+            raise KernelStartError(
+                f"The folder of the dataset {dataset.title!r} ({dataset.path}) is missing. "
+                "Ask the operator to restore it or to update c.StarDockApp.datasets."
+            )
+        return dataset
+
+    async def _make_kernel(
+        self,
+        app: StarDockApp,
+        owner: str | None,
+        groups: list[str] | None,
+        adopt: bool = False,
+        client_id: str | None = None,
+    ) -> ContainerKernel:
+        # Operator settings as the server sees them (read by the caller), also when
+        # a standalone tool (nbconvert, console) starts this kernel.
+        engine = shared_engine(app.docker_host, app.engine_timeout)
+        image = await engine.image(self.image)
+        if image is None:
+            raise KernelStartError(
+                f"The environment of this kernel ({self.image}) no longer exists. Build it again from "
+                "the StarDock panel, or choose another kernel."
+            )
+        state = Path(app.state_dir)
+        orphan = await self._orphan(engine, state) if adopt else None
+        if adopt and orphan is None:
+            # A fresh start would take the container's name and so remove it unarchived;
+            # failing leaves it to reconcile, which archives it.
+            raise KernelStartError(
+                f"The kernel container of {self.kernel_id} cannot be adopted (it stopped, or "
+                "its connection file is gone); its outputs will be archived instead."
+            )
+        dataset: Dataset | MountedDataset | None = None
+        if orphan is not None:
+            # The running container keeps what it has mounted: taking it over grants
+            # nothing new, and this server's configuration may now name that id elsewhere
+            # (or, in the hub, not see the user's groups).
+            dataset = mounted_dataset(orphan)
+        elif self.dataset:
+            dataset = self._dataset(app, owner, groups)
+        uid, gid = self._uid_gid(owner)
+        outputs_view = None
+        if orphan is not None:
+            # Adopting a kernel whose server died: keep its outputs, times, folders and key.
+            kernel = KernelLabels.from_labels(orphan["Config"]["Labels"])
+            assert kernel is not None  # _orphan found it by these labels
+            outputs = Path(kernel.outputs)
+            outputs_view = Path(kernel.outputs_view or outputs)
+            started = kernel.started or time.time()
+            runtime = Path(kernel.runtime)
+            key = orphan["stardock_key"]
+        else:
+            started = time.time()
+            key = secrets.token_hex(32)
+            runtime = state / "runtime" / secrets.token_hex(8)
+            parent, trusted = self._outputs_place(app, owner)
+            outputs = await engine.run(
+                make_outputs_dir,
+                parent,
+                trusted=trusted,
+                dataset=self.dataset or None,
+                started=started,
+                uid=uid,
+                gid=gid,
+            )
+            if owner is not None:
+                view, view_trusted = self._outputs_view(app, owner)
+                outputs_view = await engine.run(
+                    link_outputs, outputs, view, trusted=view_trusted, uid=uid, gid=gid
+                )
+        built = EnvironmentLabels.from_labels(image.labels)
+        launch = KernelLaunch(
+            kernel_id=self.kernel_id,
+            kernel_name=self.kernel_spec.display_name if self.kernel_spec else "",
+            spec_name=getattr(self.parent, "kernel_name", "") or "",
+            image=self.image,
+            environment=self.environment,
+            dataset=dataset,
+            outputs_dir=outputs,
+            runtime_dir=runtime,
+            archive_dir=Path(app.state_dir) / "archives",
+            uid=uid,
+            gid=gid,
+            started=started,
+            key=key,
+            recipe=dict(built.recipe) if built else {},
+            dockerfile=built.dockerfile if built else "",
+            image_id=image.id,
+            owner=owner or server_user(),
+            ipc_parent=ipc_parent(),
+            outputs_view=outputs_view,
+            client_id=client_id or self.kernel_id,
+        )
+        self._adopt = orphan if orphan is not None else None
+        return ContainerKernel(engine, self._settings(), launch)
+
+    async def _orphan(self, engine: Engine, state: Path) -> dict[str, Any] | None:
+        """A running container of this very kernel id, left by a server that died.
+
+        Asked for only by the server's reconcile (c.StarDockApp.orphan_policy =
+        'adopt'); an ordinary start never spends an engine call on it. Its
+        folders must be where this server makes them; its key is read from the
+        connection file in the server-only folder.
+        """
+        data = await engine.run(engine.inspect_container_sync, f"stardock-kernel-{self.kernel_id}")
+        if not data or not (data.get("State") or {}).get("Running"):
+            return None
+        kernel = KernelLabels.from_labels((data.get("Config") or {}).get("Labels"))
+        if kernel is None:
+            return None
+        runtime, ipc = Path(kernel.runtime or "/nonexistent"), kernel.ipc
+        if runtime.parent != state / "runtime":
+            return None
+        if ipc and Path(ipc).parent != ipc_parent():
+            return None
+        try:
+            fd = os.open(runtime / "connection.json", os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd) as f:
+                data["stardock_key"] = json.load(f)["key"]
+        except (OSError, ValueError, KeyError):
+            return None
+        data["stardock_ipc"] = Path(ipc) if ipc else None
+        return data
+
+    # -- jupyter_client's provisioner API ---------------------------------
+
+    @property
+    def _target(self) -> ContainerKernel | ServiceKernel | None:
+        return self._remote if self._remote is not None else self._kernel
+
+    @property
+    def has_process(self) -> bool:
+        if self._remote is not None:
+            return self._remote.started
+        return self._kernel is not None and self._kernel.container_id is not None
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        # Set by the hub service's kernel API: whose kernel this is (from their token).
+        owner = kwargs.pop("stardock_owner", None)
+        groups = kwargs.pop("stardock_groups", None)
+        # Set by the server's reconcile (orphan_policy 'adopt'): take over the running
+        # container of this kernel id instead of starting one.
+        adopt = bool(kwargs.pop("stardock_adopt", False))
+        # Hub service: the id the user's server knows this kernel by (ours is our own).
+        client_id = kwargs.pop("stardock_client_id", None)
+        if self._kernel is None and self._remote is None:
+            # Restarts keep the same outputs, runtime folder and key.
+            try:
+                config = load_server_config(self.parent.config if self.parent is not None else None)
+                self.update_config(config)
+                app = StarDockApp(config=config)
+                if app.service_url and not self._in_service():
+                    self._remote = await self._make_remote(app)
+                else:
+                    self._kernel = await self._make_kernel(app, owner, groups, adopt, client_id)
+            except StarDockError as err:
+                raise KernelStartHTTPError(str(err)) from err
+        kwargs.pop("extra_arguments", None)
+        kwargs["cmd"] = self.kernel_spec.argv if self.kernel_spec else []
+        return kwargs
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
+        # The key is bytes: jupyter_client rejects a str key when reconciling.
+        if self._remote is not None:
+            try:
+                self.connection_info = await self._remote.start()
+            except StarDockError as err:
+                raise KernelStartHTTPError(str(err)) from err
+            return self.connection_info
+        assert self._kernel is not None
+        try:
+            if self._adopt is not None:
+                self.connection_info = await self._kernel.adopt(
+                    self._adopt["Id"], self._adopt["stardock_ipc"]
+                )
+                self._adopt = None  # a later restart starts a new container
+                # The dead server's connection file for this id holds the same info;
+                # jupyter_client would then skip loading it into the manager.
+                stale = getattr(self.parent, "connection_file", "")
+                if stale and os.path.exists(stale):
+                    os.remove(stale)
+            else:
+                self.connection_info = await self._kernel.start(kwargs.get("env") or {})
+        except StarDockError as err:
+            raise KernelStartHTTPError(str(err)) from err
+        return self.connection_info
+
+    async def poll(self) -> int | None:
+        target = self._target
+        return None if target is None else await target.poll()
+
+    async def wait(self) -> int | None:
+        while True:
+            status = await self.poll()
+            if status is not None:
+                return status
+            await asyncio.sleep(0.2)
+
+    async def send_signal(self, signum: int) -> None:
+        if self._target is not None:
+            await self._target.signal(signum)
+
+    async def kill(self, restart: bool = False) -> None:
+        if self._target is not None:
+            await self._target.stop(graceful=False)
+
+    async def terminate(self, restart: bool = False) -> None:
+        if self._target is not None:
+            await self._target.stop(graceful=True)
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self._remote is not None:
+            if not restart:
+                await self._remote.shutdown()
+            return
+        if self._kernel is None:
+            return
+        await self._kernel.remove()
+        if not restart:
+            await self._kernel.finish()
+
+    def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
+        return max(recommended, float(self.stop_timeout))
+
+    def get_stable_start_time(self, recommended: float = 10.0) -> float:
+        return max(recommended, 30.0)
+
+    async def get_provisioner_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = await super().get_provisioner_info()
+        if self._kernel is not None:
+            info["container_id"] = self._kernel.container_id
+        return info
+
+    async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
+        await super().load_provisioner_info(provisioner_info)

@@ -1,0 +1,86 @@
+"""The route tables, as data, for each mode. docs/openapi.yaml describes them (a test checks).
+
+Composed here, above the handler modules, so that no handler module needs another's table.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .handlers import (
+    API,
+    AppsHandler,
+    ArchiveHandler,
+    ArchivesHandler,
+    BuildHandler,
+    BuildLogHandler,
+    BuildsHandler,
+    DatasetsHandler,
+    DockerfileHandler,
+    EnvironmentDockerfileHandler,
+    EnvironmentHandler,
+    EnvironmentsHandler,
+    KernelExitHandler,
+    KernelsHandler,
+    StarDockHandler,
+    StatusHandler,
+)
+from .proxy_handlers import RemoteProxyHandler
+from .service_handlers import (
+    KernelspecsHandler,
+    ServiceKernelActionHandler,
+    ServiceKernelHandler,
+    ServiceKernelsHandler,
+)
+
+__all__ = ["API", "Mode", "routes"]
+
+Mode = Literal["local", "service", "remote"]
+Routes = list[tuple[str, type[StarDockHandler]]]
+
+_ID = r"(?P<build_id>[0-9a-f]{1,64})"
+_ENV = r"(?P<env_id>[0-9a-f]{1,64})"
+_KERNEL = r"(?P<kernel_id>[0-9a-f-]{1,64})"
+_SERVICE_KERNEL = r"(?P<kernel_id>[0-9a-f-]{36})"
+
+
+def local_routes() -> Routes:
+    """What a server that holds the engine serves (the hub service serves these too)."""
+    return [
+        (rf"{API}/status", StatusHandler),
+        (rf"{API}/apps", AppsHandler),
+        (rf"{API}/datasets", DatasetsHandler),
+        (rf"{API}/dockerfile", DockerfileHandler),
+        (rf"{API}/builds", BuildsHandler),
+        (rf"{API}/builds/{_ID}", BuildHandler),
+        (rf"{API}/builds/{_ID}/log", BuildLogHandler),
+        (rf"{API}/environments", EnvironmentsHandler),
+        (rf"{API}/environments/{_ENV}", EnvironmentHandler),
+        (rf"{API}/environments/{_ENV}/dockerfile", EnvironmentDockerfileHandler),
+        (rf"{API}/kernels", KernelsHandler),
+        (rf"{API}/archives", ArchivesHandler),
+        (rf"{API}/archives/{_KERNEL}", ArchiveHandler),
+        (rf"{API}/kernels/{_KERNEL}/exit", KernelExitHandler),
+    ]
+
+
+def service_routes() -> Routes:
+    """The hub service adds the kernelspecs and the kernels it runs for users' servers."""
+    return [
+        (rf"{API}/kernelspecs", KernelspecsHandler),
+        (rf"{API}/service/kernels", ServiceKernelsHandler),
+        (rf"{API}/service/kernels/{_SERVICE_KERNEL}", ServiceKernelHandler),
+        (
+            rf"{API}/service/kernels/{_SERVICE_KERNEL}/(?P<action>signal|stop|restart)",
+            ServiceKernelActionHandler,
+        ),
+    ]
+
+
+def routes(mode: Mode = "local") -> Routes:
+    """The table a server in ``mode`` serves; remote mode forwards everything to the service."""
+    if mode == "remote":
+        return [(rf"{API}/(?P<path>.*)", RemoteProxyHandler)]
+    if mode == "service":
+        return [*local_routes(), *service_routes()]
+    return local_routes()

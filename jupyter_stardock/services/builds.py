@@ -1,0 +1,640 @@
+"""Build jobs: a queue with global and per-user limits, coalescing, timeouts, history.
+
+The core of the build service; it never imports tornado. Engine calls run in
+the engine's own threads (see engine.py), so a ten-minute build never blocks
+the server. Identical recipes (same content hash) share one engine build;
+a recipe whose image exists is answered at once without the builder.
+
+Build records persist as one JSON file each under ``state_dir``, with the
+build's log beside it, so history survives a restart. A build that was running
+when the server died is marked failed ("interrupted by a server restart") when
+the manager starts again. Records and logs are the owner's business alone:
+0600 files in a 0700 folder, whatever the umask.
+
+A failed step is named for the user: the classic builder's "Step N/M" lines
+tell which Dockerfile instruction ran, and the Dockerfile's own section
+headings (one per app, the extra packages, "Your commands") tell which part of
+the recipe wrote it, so the message says "custom command 2" or "the app
+Astropy" and quotes the last lines that step printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import stat
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .. import labels
+from ..core.buildlog import BuildLog, StepOutput, clean_line, open_private
+from ..core.catalog import Catalog
+from ..core.dockerfile import DockerfileSyntaxError, parse
+from ..core.recipe import (
+    BuildSpec,
+    Recipe,
+    compose,
+)
+from ..engine.client import Engine, ImageInfo
+from ..errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockError
+from ..labels import EnvironmentLabels
+
+__all__ = [
+    "BuildManager",
+    "BuildRecord",
+    "BuildState",
+    "StepPart",
+    "describe_failure",
+    "environment_json",
+    "step_parts",
+]
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = "The build was interrupted by a server restart; start it again."
+#: Lines of a failed step's output quoted in its message.
+QUOTED_LINES = 8
+_QUOTED_CHARS = 300
+
+
+class BuildState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (BuildState.SUCCEEDED, BuildState.FAILED, BuildState.CANCELLED)
+
+
+@dataclass
+class BuildRecord:
+    id: str
+    owner: str
+    recipe: dict[str, Any]
+    content_hash: str
+    tag: str
+    state: BuildState = BuildState.QUEUED
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    image_id: str | None = None
+    error: str | None = None
+    step: int = 0
+    steps: int = 0
+    #: Owners of identical requests that followed this build instead of starting their own.
+    followers: list[str] = field(default_factory=list)
+    #: The dataset each follower asked for (the owner's is in ``recipe``); never shown to others.
+    follower_datasets: dict[str, str | None] = field(default_factory=dict)
+    #: Where a failed build failed: ``item`` ("command 2", "app astropy", "pip packages",
+    #: ...) for the panel to mark, ``step``/``steps``, ``exit_code``, ``summary`` (one
+    #: sentence) and ``output`` (the step's last lines, as quoted in ``error``).
+    failure: dict[str, Any] | None = None
+
+    @property
+    def progress(self) -> float:
+        if self.state is BuildState.SUCCEEDED:
+            return 1.0
+        if not self.steps:
+            return 0.0
+        # "Step 3/9" is printed when step 3 starts: two of nine are done.
+        return round(max(0, self.step - 1) / self.steps, 4)
+
+    @property
+    def environment_id(self) -> str:
+        return self.content_hash[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["progress"] = self.progress
+        data["environment_id"] = self.environment_id
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BuildRecord:
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["state"] = BuildState(fields["state"])
+        return cls(**fields)
+
+
+def environment_json(image: ImageInfo) -> dict[str, Any]:
+    """An environment (a built image) as the REST API shows it."""
+    built = EnvironmentLabels.from_labels(image.labels)
+    content_hash = built.content_hash if built else ""
+    return {
+        "id": content_hash[:16],
+        "content_hash": content_hash,
+        "image_id": image.id,
+        "tags": list(image.tags),
+        "recipe": dict(built.recipe) if built else {},
+        "apps": list(built.apps) if built else [],
+        "size": image.size,
+        "created": image.created,
+    }
+
+
+@dataclass(frozen=True)
+class StepPart:
+    """The part of a recipe one Dockerfile instruction comes from."""
+
+    #: What the API's ``item`` calls it ("command 2", "app astropy"), or None.
+    item: str | None
+    #: How a sentence names it: "Custom command 2 (`pip instal foo`)".
+    subject: str
+    #: What the user can do when it fails.
+    hint: str
+
+
+_HEADING = re.compile(r"# --- (.+) ---")
+_APP_HEADING = re.compile(r"App: (.+) \(([^()]+)\)")
+_EXIT_CODE = re.compile(r"returned a non-zero code: (\d+)")
+
+
+def step_parts(spec: BuildSpec) -> list[StepPart]:
+    """One entry per instruction of ``spec.dockerfile``, in the builder's step order.
+
+    The section headings that :func:`.recipe.compose` writes say which part of
+    the recipe each instruction belongs to; custom commands are numbered as in
+    the recipe (and so as the panel's ``item`` "command N").
+    """
+    try:
+        instructions = parse(spec.dockerfile).instructions
+    except DockerfileSyntaxError:
+        return []
+    headings: list[tuple[int, str]] = [
+        (number, match.group(1))
+        for number, line in enumerate(spec.dockerfile.split("\n"), start=1)
+        if (match := _HEADING.fullmatch(line.strip()))
+    ]
+    parts: list[StepPart] = []
+    command = 0
+    for index, instruction in enumerate(instructions, start=1):
+        heading = next((h for n, h in reversed(headings) if n < instruction.start_line), None)
+        shown = _shorten(" ".join(instruction.args), 120)
+        app = _APP_HEADING.fullmatch(heading or "")
+        if heading == "Your commands" and command < len(spec.recipe.commands):
+            command += 1
+            text = _shorten(spec.recipe.commands[command - 1], 120)
+            parts.append(
+                StepPart(
+                    f"command {command}",
+                    f"Custom command {command} (`{text}`)",
+                    "Fix that command (try it in a terminal of a running environment), "
+                    "then build again.",
+                )
+            )
+        elif app:
+            parts.append(
+                StepPart(
+                    f"app {app.group(2)}",
+                    f"Installing the app {app.group(1)} ({app.group(2)})",
+                    "This step comes from the catalog, not from your commands: try again "
+                    "later (a package mirror may be down), or tell the operator.",
+                )
+            )
+        elif heading == "Extra Debian packages":
+            parts.append(
+                StepPart(
+                    "Debian packages",
+                    "Installing the extra Debian packages",
+                    "Check the package names (as `apt-cache search` on Debian 12 spells "
+                    "them), then build again.",
+                )
+            )
+        elif heading == "Extra pip packages":
+            parts.append(
+                StepPart(
+                    "pip packages",
+                    "Installing the extra pip packages",
+                    "Check the package names and versions, then build again.",
+                )
+            )
+        else:
+            parts.append(
+                StepPart(
+                    None,
+                    f"Step {index} (`{instruction.keyword} {shown}`)",
+                    "Build again; if it fails the same way, tell the operator and "
+                    "include the build's log.",
+                )
+            )
+    return parts
+
+
+def describe_failure(
+    spec: BuildSpec, output: StepOutput, message: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The sentence and ``failure`` record for an engine error at ``output.step``, if known."""
+    if not output.step or output.done:
+        return None  # before the first step, or after the last one: no step to blame
+    parts = step_parts(spec)
+    if output.step <= len(parts):
+        part = parts[output.step - 1]
+    else:
+        # The builder adds one LABEL step per image label after the Dockerfile's own.
+        part = StepPart(
+            None,
+            f"Step {output.step} (labelling the image)",
+            "Build again; if it fails the same way, tell the operator and include the build's log.",
+        )
+    code = _EXIT_CODE.search(message)
+    exit_code = int(code.group(1)) if code else None
+    summary = f"{part.subject} failed" + (
+        f" with exit code {exit_code}" if exit_code is not None else f": {message.rstrip('.')}"
+    )
+    quoted = [
+        _shorten(line, _QUOTED_CHARS)
+        for line in output.tail(QUOTED_LINES, without=f"ERROR: {message}")
+    ]
+    if quoted:
+        text = f"{summary}. Its last output:\n" + "\n".join(f"    {line}" for line in quoted)
+    else:
+        text = f"{summary}, printing nothing."
+    failure = {
+        "item": part.item,
+        "step": output.step,
+        "steps": output.steps,
+        "exit_code": exit_code,
+        "summary": f"{summary}.",
+        "output": quoted,
+        "hint": part.hint,
+    }
+    return f"{text}\n{part.hint}", failure
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class BuildManager:
+    """Queues, runs, coalesces and remembers builds."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        catalog: Callable[[], Catalog],
+        base_ref: str,
+        state_dir: Path,
+        max_concurrent: int = 2,
+        max_per_user: int = 1,
+        timeout: float = 3600.0,
+        log_memory_bytes: int = 4 << 20,
+        log_file_bytes: int = 64 << 20,
+        repository: str = "stardock/env",
+    ) -> None:
+        self.engine = engine
+        self._catalog = catalog
+        self.base_ref = base_ref
+        self.state_dir = state_dir
+        self.max_concurrent = max_concurrent
+        self.max_per_user = max_per_user
+        self.timeout = timeout
+        self.log_memory_bytes = log_memory_bytes
+        self.log_file_bytes = log_file_bytes
+        self.repository = repository
+        self._records: dict[str, BuildRecord] = {}
+        self._logs: dict[str, BuildLog] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._by_hash: dict[str, str] = {}  # content hash -> id of its active build
+        self._running = 0
+        self._running_by_user: dict[str, int] = {}
+        self._slot_freed: asyncio.Condition | None = None
+        self._submit_lock: asyncio.Lock | None = None
+        self.engine_builds = 0  # engine builds started, for tests and benchmarks
+        #: Called with each record that built successfully (the app publishes a kernelspec).
+        self.on_built: Callable[[BuildRecord], None] | None = None
+        self._private_folder()
+        self._load()
+
+    # -- persistence ------------------------------------------------------
+
+    def _record_path(self, build_id: str) -> Path:
+        return self.state_dir / f"{build_id}.json"
+
+    def _log_path(self, build_id: str) -> Path:
+        return self.state_dir / f"{build_id}.log"
+
+    def _private_folder(self) -> None:
+        """The folder 0700 and every record and log in it 0600, also those made by older versions."""
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(
+            self.state_dir, 0o700
+        )  # mkdir's mode passes the umask, and an old folder keeps its own
+        for path in self.state_dir.iterdir():
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+                os.chmod(path, 0o600)
+
+    def _save(self, record: BuildRecord) -> None:
+        path = self._record_path(record.id)
+        tmp = path.with_suffix(".json.tmp")
+        with open_private(tmp) as f:
+            f.write(json.dumps(record.to_json(), indent=1))
+        os.replace(tmp, path)  # atomic: a crash never leaves half a record
+
+    def _load(self) -> None:
+        for path in sorted(self.state_dir.glob("*.json")):
+            try:
+                record = BuildRecord.from_json(json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError, KeyError) as err:
+                log.warning("StarDock: ignoring the unreadable build record %s: %s", path, err)
+                continue
+            if not record.state.finished:
+                record.state = BuildState.FAILED
+                record.error = INTERRUPTED
+                record.finished = record.finished or time.time()
+                self._save(record)
+            self._records[record.id] = record
+
+    # -- queries ----------------------------------------------------------
+
+    def get(self, build_id: str, owner: str | None = None) -> BuildRecord:
+        """The build; NotFound also when ``owner`` is given and is neither its owner nor a follower."""
+        record = self._records.get(build_id)
+        if record is None or (
+            owner is not None and owner != record.owner and owner not in record.followers
+        ):
+            raise NotFound(f"There is no build {build_id!r}.")
+        return record
+
+    def records(self, owner: str | None = None) -> list[BuildRecord]:
+        records = [
+            r
+            for r in self._records.values()
+            if owner is None or owner == r.owner or owner in r.followers
+        ]
+        return sorted(records, key=lambda r: r.created, reverse=True)
+
+    def active(self, content_hash: str) -> BuildRecord | None:
+        """The queued or running build of this content hash, if any."""
+        build_id = self._by_hash.get(content_hash)
+        return self._records[build_id] if build_id is not None else None
+
+    def log(self, build_id: str) -> BuildLog:
+        """The live log, or one read back from its file for a build of an earlier run."""
+        if build_id not in self._records:
+            raise NotFound(f"There is no build {build_id!r}.")
+        buildlog = self._logs.get(build_id)
+        if buildlog is None:
+            buildlog = BuildLog(None, max_memory_bytes=self.log_memory_bytes)
+            with contextlib.suppress(OSError):
+                with self._log_path(build_id).open(encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        buildlog.append(line.rstrip("\n"))
+            buildlog.close()
+        return buildlog
+
+    async def base_image(self) -> ImageInfo:
+        image = await self.engine.image(self.base_ref)
+        if image is None:
+            raise BaseImageError(
+                f"There is no base image {self.base_ref} yet. Ask the operator to run "
+                "`jupyter stardock base` (or `jupyter stardock base --bootstrap` on a site "
+                "with no image registry)."
+            )
+        return image
+
+    async def compose(self, recipe: Recipe) -> BuildSpec:
+        """The exact Dockerfile a recipe would build, with its hash (raises RecipeError)."""
+        base = await self.base_image()
+        return compose(recipe, self._catalog(), base.id, repository=self.repository)
+
+    async def environments(self) -> list[dict[str, Any]]:
+        """This server's environments: images tagged in its repository, newest first."""
+        images = [
+            image
+            for image in await self.engine.images(labels.ENVIRONMENT)
+            if any(tag.startswith(f"{self.repository}:") for tag in image.tags)
+        ]
+        return sorted(
+            (environment_json(i) for i in images), key=lambda e: e["created"], reverse=True
+        )
+
+    async def environment(self, env_id: str) -> ImageInfo:
+        if not env_id or not all(c in "0123456789abcdef" for c in env_id):
+            raise NotFound(f"There is no environment {env_id!r}.")
+        image = await self.engine.image(f"{self.repository}:{env_id}")
+        if image is None or EnvironmentLabels.from_labels(image.labels) is None:
+            raise NotFound(f"There is no environment {env_id!r}.")
+        return image
+
+    async def remove_environment(self, env_id: str) -> None:
+        image = await self.environment(env_id)
+        await self.engine.remove_image(f"{self.repository}:{env_id}")
+        # Other tags of the same image (another repository) keep it alive; that is fine.
+        log.info("StarDock: removed environment %s (%s)", env_id, image.id)
+
+    # -- submitting -------------------------------------------------------
+
+    async def submit(
+        self, recipe: Recipe, owner: str
+    ) -> tuple[BuildRecord | None, ImageInfo | None]:
+        """Start (or join) the build of ``recipe``.
+
+        Returns ``(None, image)`` when the environment exists already, else
+        ``(record, None)`` for a new or coalesced build.
+        """
+        spec = await self.compose(recipe)
+        # Between "is it built or building?" and "start it" there is an await (the
+        # image lookup); without the lock, identical requests arriving together
+        # would each start an engine build.
+        if self._submit_lock is None:
+            self._submit_lock = asyncio.Lock()
+        async with self._submit_lock:
+            active = self._by_hash.get(spec.content_hash)
+            if active is not None:
+                record = self._records[active]
+                if owner != record.owner and owner not in record.followers:
+                    record.followers.append(owner)
+                    record.follower_datasets[owner] = recipe.dataset
+                    self._save(record)
+                return record, None
+            existing = await self.engine.image(spec.tag)
+            if existing is not None:
+                return None, existing
+            record = self._start(spec, owner)
+        return record, None
+
+    def _start(self, spec: BuildSpec, owner: str) -> BuildRecord:
+        record = BuildRecord(
+            id=uuid.uuid4().hex[:12],
+            owner=owner,
+            recipe=spec.recipe.to_json(),
+            content_hash=spec.content_hash,
+            tag=spec.tag,
+        )
+        self._records[record.id] = record
+        self._by_hash[spec.content_hash] = record.id
+        self._logs[record.id] = BuildLog(
+            self._log_path(record.id),
+            max_memory_bytes=self.log_memory_bytes,
+            max_file_bytes=self.log_file_bytes,
+        )
+        self._save(record)
+        self._tasks[record.id] = asyncio.create_task(
+            self._run(record, spec), name=f"stardock-build-{record.id}"
+        )
+        return record
+
+    async def cancel(self, build_id: str, owner: str | None = None) -> BuildRecord:
+        """Cancel a build; ``owner`` (None: an admin) must have started it, not only followed it."""
+        record = self.get(build_id, owner)
+        if owner is not None and owner != record.owner:
+            # A follower joined someone else's build: cancelling it would take it
+            # from its owner, who still wants it.
+            raise Forbidden(
+                "This build was already running for an identical recipe when you asked for "
+                "it: you follow it, and only whoever started it can cancel it. It goes on, and "
+                "your environment is ready when it ends; just stop watching it if you no "
+                "longer need it."
+            )
+        task = self._tasks.get(build_id)
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        return record
+
+    async def wait(self, build_id: str) -> BuildRecord:
+        task = self._tasks.get(build_id)
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(task)
+        return self._records[build_id]
+
+    async def shutdown(self) -> None:
+        """Stop running builds; they are recorded as interrupted."""
+        for build_id, task in list(self._tasks.items()):
+            if not task.done():
+                self._records[build_id].error = INTERRUPTED
+                task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- running ----------------------------------------------------------
+
+    def _may_start(self, owner: str) -> bool:
+        return (
+            self._running < self.max_concurrent
+            and self._running_by_user.get(owner, 0) < self.max_per_user
+        )
+
+    async def _acquire(self, owner: str) -> None:
+        if self._slot_freed is None:
+            self._slot_freed = asyncio.Condition()
+        async with self._slot_freed:
+            await self._slot_freed.wait_for(lambda: self._may_start(owner))
+            self._running += 1
+            self._running_by_user[owner] = self._running_by_user.get(owner, 0) + 1
+
+    async def _release(self, owner: str) -> None:
+        assert self._slot_freed is not None
+        async with self._slot_freed:
+            self._running -= 1
+            self._running_by_user[owner] -= 1
+            self._slot_freed.notify_all()
+
+    async def _run(self, record: BuildRecord, spec: BuildSpec) -> None:
+        buildlog = self._logs[record.id]
+        output = StepOutput()
+        acquired = False
+        try:
+            buildlog.append(
+                f"Queued: {len(spec.apps)} app(s), content hash {spec.content_hash[:16]}."
+            )
+            await self._acquire(record.owner)
+            acquired = True
+            record.state = BuildState.RUNNING
+            record.started = time.time()
+            self._save(record)
+
+            def on_lines(lines: list[str]) -> None:
+                # Stored as a terminal shows them, so quoting a failed step needs no cleaning.
+                clean = [line for line in map(clean_line, lines) if line.strip()]
+                buildlog.extend(clean)
+                for line in clean:
+                    step = output.add(line)
+                    if step is not None:
+                        record.step, record.steps = step
+
+            self.engine_builds += 1
+            labels = {**spec.labels, **EnvironmentLabels.build_labels(spec.dockerfile, record.id)}
+            try:
+                result = await asyncio.wait_for(
+                    self.engine.build(
+                        spec.dockerfile, spec.context, labels=labels, on_lines=on_lines
+                    ),
+                    timeout=self.timeout,
+                )
+            except TimeoutError:
+                where = ""
+                parts = step_parts(spec)
+                if 0 < output.step <= len(parts):
+                    where = f" during step {output.step}/{output.steps}: {parts[output.step - 1].subject}"
+                raise BuildFailed(
+                    f"The build ran longer than the limit of {_duration(self.timeout)} and was "
+                    f"stopped{where} (the operator sets the limit with c.StarDockApp.build_timeout)."
+                ) from None
+            except BuildFailed as err:
+                described = describe_failure(spec, output, str(err))
+                if described is None:
+                    raise
+                record.failure = described[1]
+                raise BuildFailed(described[0]) from err
+            # Tag only the finished image: nothing half-made is ever tagged.
+            await self.engine.tag(result.image_id, spec.tag)
+            record.image_id = result.image_id
+            record.state = BuildState.SUCCEEDED
+            if self.on_built is not None:
+                self.on_built(record)
+            buildlog.append(f"Built environment {record.environment_id} ({spec.tag}).")
+        except asyncio.CancelledError:
+            record.state = (
+                BuildState.FAILED if record.error == INTERRUPTED else BuildState.CANCELLED
+            )
+            record.error = record.error or "The build was cancelled."
+            buildlog.append(f"ERROR: {record.error}")
+        except StarDockError as err:
+            record.state = BuildState.FAILED
+            record.error = str(err)
+            if isinstance(err, BuildFailed):
+                buildlog.append(f"Build failed: {err}")
+            else:
+                buildlog.append(f"ERROR: {err}")
+        except Exception as err:  # a bug: record it rather than lose the build silently
+            log.exception("StarDock: build %s crashed", record.id)
+            record.state = BuildState.FAILED
+            record.error = (
+                f"The build crashed inside jupyter-stardock: {err!r}. Please report this."
+            )
+        finally:
+            if acquired:
+                await self._release(record.owner)
+            record.finished = time.time()
+            self._by_hash.pop(record.content_hash, None)
+            self._tasks.pop(record.id, None)
+            self._save(record)
+            buildlog.close()
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"

@@ -1,0 +1,88 @@
+"""What ``GET /stardock/api/status`` reports: the engine, the base image, our version."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .._version import __version__
+from ..engine.client import Engine
+from ..labels import BaseImageLabels
+
+__all__ = ["EngineHealth", "engine_status"]
+
+
+async def engine_status(engine: Engine, base_alias: str) -> dict[str, Any]:
+    """Raises EngineUnavailable when the engine cannot be reached."""
+    info = await engine.info()
+    image = await engine.image(base_alias)
+    base: dict[str, Any] = {"name": base_alias, "exists": image is not None}
+    if image is not None:
+        made = BaseImageLabels.from_labels(image.labels)
+        base.update(
+            {
+                "id": image.id,
+                "tags": list(image.tags),
+                "created": image.created,
+                "size": image.size,
+                "from": made.from_ref if made else "",
+                "content_hash": made.content_hash if made else "",
+            }
+        )
+    else:
+        base["hint"] = (
+            "No base image yet: run `jupyter stardock base` (or `jupyter stardock base "
+            "--bootstrap` on a site with no image registry)."
+        )
+    return {"version": __version__, "engine": info.to_json(), "base_image": base}
+
+
+class EngineHealth:
+    """Whether the engine answered last time, so an outage is logged when it starts and ends.
+
+    The panel polls the status every few seconds; logging each failed poll would
+    bury the one line an operator needs under one per request.
+    """
+
+    def __init__(self, address: str, log: logging.Logger | None = None) -> None:
+        self.address = address
+        self.log = log or logging.getLogger("jupyter_stardock")
+        self.down_since: float | None = None
+        self.reason = ""
+        #: Called when an outage ends, e.g. to forget answers cached while it lasted.
+        self.on_recovered: Callable[[], None] | None = None
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def failed(self, reason: str) -> bool:
+        """Record a failed request; True (and one warning) only when an outage starts."""
+        self.reason = reason
+        if self.down_since is not None:
+            return False
+        self.down_since = time.monotonic()
+        self.log.warning(
+            "StarDock: the Docker Engine at %s is unreachable: %s Status requests answer 503 "
+            "until it is back; this is logged again only when it answers.",
+            self.address,
+            reason,
+        )
+        return True
+
+    def answered(self) -> bool:
+        """Record an answer; True (and one line) only when an outage ends."""
+        if self.down_since is None:
+            return False
+        lasted = time.monotonic() - self.down_since
+        self.down_since = None
+        self.log.warning(
+            "StarDock: the Docker Engine at %s answers again, after %.0f seconds unreachable.",
+            self.address,
+            lasted,
+        )
+        if self.on_recovered is not None:
+            self.on_recovered()
+        return True
