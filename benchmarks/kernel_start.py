@@ -126,8 +126,8 @@ class StepTimer:
             (LocalProvisioner, "pre_launch", "pre_launch"),
             (LocalProvisioner, "launch_kernel", "launch"),
             (p.StarDockProvisioner, "pre_launch", "pre_launch"),
-            (p, "load_server_config", "pre_launch: read config"),
-            (p, "StarDockApp", "pre_launch: StarDockApp()"),
+            # The server's engine and settings; read from the config files only without a server.
+            (p.StarDockProvisioner, "_host", "pre_launch: settings"),
             (Engine, "image", "pre_launch: inspect image"),
             (p.StarDockProvisioner, "_orphan", "pre_launch: look for orphan"),
             (p, "make_outputs_dir", "pre_launch: outputs folder"),

@@ -1,20 +1,27 @@
-"""Reading the operator's settings outside the server process.
+"""The operator's settings, and reading them outside the server process.
 
-A StarDock kernel may be started by any jupyter_client tool (``jupyter
-nbconvert --execute``, ``jupyter console``), and the ``jupyter stardock``
-command runs on its own. Both must honour what the operator wrote for the
-server, so they read the same ``jupyter_server_config`` files the server does.
+Every setting is a traitlet an operator sets in ``jupyter_server_config.py`` as
+``c.StarDockApp.<name>``. They are declared here, in StarDockSettings, which the
+server extension (server/app.py) inherits: a StarDock kernel started by any
+jupyter_client tool (``jupyter nbconvert --execute``, ``jupyter console``) and the
+``jupyter stardock`` command must honour what the operator wrote for the server,
+so they read the same ``jupyter_server_config`` files into the same settings,
+without loading the server.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 from pathlib import Path
+from typing import Any
 
-from jupyter_core.paths import jupyter_config_path
-from traitlets.config import Config
+from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
+from traitlets import Dict, Enum, Float, Int, List, Unicode, default, validate
+from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
-__all__ = ["load_server_config"]
+__all__ = ["StarDockSettings", "load_server_config", "settings_from_config"]
 
 CONFIG_NAME = "jupyter_server_config"
 
@@ -44,3 +51,331 @@ def _load(loader_class: type, path: Path) -> Config:
         return config
     except ConfigFileNotFound:
         return Config()
+
+
+class StarDockSettings(LoggingConfigurable):
+    """Every operator setting of StarDock, read from the ``StarDockApp`` config section."""
+
+    # -- the engine -------------------------------------------------------
+
+    docker_host = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Address of the Docker Engine, for example 'unix:///var/run/docker.sock' or "
+            "'tcp://engine.example.org:2376'. When unset, docker-py's conventions apply: "
+            "DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, else the local socket. "
+            "A Podman socket with the Docker-compatible API works too."
+        ),
+    )
+
+    engine_timeout = Float(
+        2.0,
+        config=True,
+        help=(
+            "Seconds to wait for the engine to answer a quick request (status, inspect) "
+            "before telling the user it is unreachable. Builds are not limited by this."
+        ),
+    )
+
+    engine_workers = Int(
+        8,
+        config=True,
+        help=(
+            "Threads that run long engine calls (builds, imports). Each running build "
+            "holds one for its whole duration, so this caps concurrent engine builds."
+        ),
+    )
+
+    # -- the base image ---------------------------------------------------
+
+    base_repository = Unicode(
+        "stardock/base",
+        config=True,
+        help=(
+            "Repository of the base image every environment is built FROM. "
+            "`jupyter stardock base` tags it '<repository>:<content hash>' and "
+            "'<repository>:latest'; the server uses the latter."
+        ),
+    )
+
+    base_upstream = Unicode(
+        "debian:bookworm-slim",
+        config=True,
+        help=(
+            "Upstream image the base image starts from when a registry is reachable, "
+            "for example 'debian:bookworm-slim' or a mirror such as "
+            "'registry.example.org/debian:bookworm-slim'. Must be Debian bookworm or "
+            "compatible, since the app catalog installs Debian packages."
+        ),
+    )
+
+    bootstrap_suite = Unicode(
+        "bookworm",
+        config=True,
+        help="Debian suite that `jupyter stardock base --bootstrap` installs with debootstrap.",
+    )
+
+    bootstrap_mirror = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "Debian mirror for `jupyter stardock base --bootstrap`, for example "
+            "'http://mirror.example.org/debian'. When unset, the mirror in this host's "
+            "apt sources is used."
+        ),
+    )
+
+    extra_ca_certs = List(
+        Unicode(),
+        config=True,
+        help=(
+            "PEM files of extra certificate authorities to trust inside every image, "
+            "for sites whose network intercepts TLS (a proxy) or runs its own CA; without "
+            "them `pip install` inside a build fails with CERTIFICATE_VERIFY_FAILED. "
+            "Glob patterns are expanded, e.g. ['/usr/local/share/ca-certificates/*.crt']."
+        ),
+    )
+
+    @validate("extra_ca_certs")
+    def _expand_ca_globs(self, proposal: dict[str, Any]) -> list[str]:
+        expanded: list[str] = []
+        for item in proposal["value"]:
+            if not glob.has_magic(item):
+                expanded.append(item)  # a named file must exist: a missing one is an error later
+                continue
+            matches = sorted(glob.glob(str(Path(item).expanduser())))
+            if not matches:
+                # A pattern is "whatever CAs this machine has", which may be none.
+                self.log.info("StarDock: no extra CA certificates match %s", item)
+            expanded.extend(matches)
+        return expanded
+
+    # -- datasets ---------------------------------------------------------
+
+    datasets = Dict(
+        config=True,
+        help=(
+            "The datasets users may mount read-only into their kernels, by id. Only 'path' "
+            "is required: {'m51': {'path': '/srv/data/m51', 'title': 'Messier 51', "
+            "'description': 'HST ACS mosaic', 'allowed_users': ['ana'], "
+            "'allowed_groups': ['astro']}}. Without allowed_users and allowed_groups "
+            "everyone may use it. A path that does not exist is reported, not fatal."
+        ),
+    )
+
+    dataset_scan_seconds = Float(
+        300.0,
+        config=True,
+        help="Seconds a dataset's file count and size stay cached before the folder is scanned again.",
+    )
+
+    # -- the app catalog --------------------------------------------------
+
+    catalog_dirs = List(
+        Unicode(),
+        config=True,
+        help=(
+            "Extra folders of app catalog entries (one TOML file per app), read after the "
+            "catalog shipped in images/apps; an entry with the same id replaces the shipped "
+            "one. A broken entry is logged with its file and reason and left out; it never "
+            "stops the server. Example: ['/etc/jupyter/stardock/apps']."
+        ),
+    )
+
+    # -- builds -----------------------------------------------------------
+
+    environment_repository = Unicode(
+        "stardock/env",
+        config=True,
+        help="Repository that built environments are tagged in, as '<repository>:<content hash>'.",
+    )
+
+    shared_environments = List(
+        Unicode(),
+        config=True,
+        help=(
+            "Environments every user of this server sees in their lists (the panel, the "
+            "REST API, `jupyter stardock envs`) besides the ones they built themselves, by "
+            "environment id, e.g. ['1806e153c361bb43']; ['*'] shares every environment on "
+            "the engine. Others' environments stay out of a user's lists otherwise, even "
+            "when several servers or unix users share one engine."
+        ),
+    )
+
+    kernelspec_cache_seconds = Float(
+        30.0,
+        config=True,
+        help=(
+            "Seconds this server keeps the engine's list of environments when it decides "
+            "which StarDock kernelspecs to offer (the Launcher shows only kernels whose "
+            "environment exists and whose dataset is this server's); a build here updates "
+            "it at once."
+        ),
+    )
+
+    max_concurrent_builds = Int(
+        2,
+        config=True,
+        help=(
+            "How many engine builds run at once on this server; further builds wait in the "
+            "queue. Builds are heavy on CPU and disk: about one per two cores is sensible."
+        ),
+    )
+
+    max_builds_per_user = Int(
+        1,
+        config=True,
+        help="How many builds one user may have running at once; the rest of theirs wait in the queue.",
+    )
+
+    build_timeout = Float(
+        3600.0,
+        config=True,
+        help=(
+            "Seconds a build may run before it is stopped and marked failed; the engine's "
+            "build container is removed and nothing is tagged."
+        ),
+    )
+
+    build_log_memory_bytes = Int(
+        4 << 20,
+        config=True,
+        help=(
+            "Bytes of each build's log kept in memory for live viewers; older lines are "
+            "dropped and replaced by a marker, so a chatty build cannot exhaust memory."
+        ),
+    )
+
+    build_log_file_bytes = Int(
+        64 << 20,
+        config=True,
+        help="Size cap of each build's full log file; past it the file ends with a marker line.",
+    )
+
+    max_request_bytes = Int(
+        256 << 10,
+        config=True,
+        help="Largest request body the StarDock API accepts; larger ones get 413.",
+    )
+
+    state_dir = Unicode(
+        config=True,
+        help=(
+            "Folder for StarDock's records (build history, logs, kernel archives). "
+            "Default: 'stardock' in Jupyter's data directory."
+        ),
+    )
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return str(Path(jupyter_data_dir()) / "stardock")
+
+    orphan_policy = Enum(
+        ["archive", "adopt"],
+        "archive",
+        config=True,
+        help=(
+            "What the server does at start with kernel containers it finds running without "
+            "a kernel (the server was killed): 'archive' archives their outputs and removes "
+            "them; 'adopt' takes them over as running kernels of this server, with their "
+            "variables intact (falling back to 'archive' when that fails)."
+        ),
+    )
+
+    lease_seconds = Float(
+        60.0,
+        config=True,
+        help=(
+            "Seconds a server's lease on its kernels lasts; the server renews it every third "
+            "of that and looks for orphans every lease_seconds. A kernel container is an "
+            "orphan (archived or adopted, see orphan_policy) only for a server of the same "
+            "unix user, state folder and root folder, and only once its own server's lease "
+            "has lapsed: at once when that server's process on this host is gone, after "
+            "lease_seconds without renewal when it ran on another host."
+        ),
+    )
+
+    # -- hub deployments --------------------------------------------------
+
+    service_url = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "URL of the StarDock hub service, e.g. 'http://127.0.0.1:10101/services/stardock/'. "
+            "When set, this server runs in remote mode: it holds no engine socket and sends "
+            "every StarDock request (and kernel start) to the service with its JupyterHub "
+            "API token. Default: the STARDOCK_SERVICE_URL environment variable."
+        ),
+    )
+
+    @default("service_url")
+    def _default_service_url(self) -> str | None:
+        return os.environ.get("STARDOCK_SERVICE_URL") or None
+
+    quota_builds = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="In the hub service: builds one user may have queued or running at once (more get 429). None: no limit.",
+    )
+    quota_kernels = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="In the hub service: kernels one user may have running at once (more get 429). None: no limit.",
+    )
+    quota_image_bytes = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "In the hub service: total size in bytes of the environments one user has, past "
+            "which new builds get 429 (shared images count for everyone using them). None: no limit."
+        ),
+    )
+    user_outputs_dir = Unicode(
+        "{home}/stardock-outputs",
+        config=True,
+        help=(
+            "In the hub service: where each user sees their kernels' outputs folders (one link "
+            "per kernel into outputs_store), with {username} and {home} filled in, e.g. "
+            "'/srv/outputs/{username}'. Kernels run as the user's own uid when the user exists "
+            "on this host, so the files are theirs."
+        ),
+    )
+    outputs_store = Unicode(
+        config=True,
+        help=(
+            "In the hub service: the folder that holds users' outputs folders "
+            "(<outputs_store>/<username>/<folder>), e.g. '/srv/stardock/outputs'. Only the "
+            "service may change it and the folders above it: the engine mounts an outputs "
+            "folder by its path, so a user must not be able to rename or replace it. "
+            "Default: 'outputs' in state_dir."
+        ),
+    )
+
+    @default("outputs_store")
+    def _default_outputs_store(self) -> str:
+        return str(Path(self.state_dir) / "outputs")
+
+    kernel_sync_seconds = Float(
+        15.0,
+        config=True,
+        help="In remote mode: how often this server refreshes the user's StarDock kernelspecs from the service.",
+    )
+
+
+def settings_from_config(config: Config) -> StarDockSettings:
+    """The settings an operator wrote as ``c.StarDockApp.*`` in ``config``, without the server.
+
+    traitlets applies a config section to the classes of that name; outside the server
+    there is no StarDockApp, so the section is handed to StarDockSettings as its own.
+    """
+    section = Config()
+    section.StarDockSettings = Config(config.get("StarDockSettings", {}))
+    section.StarDockSettings.merge(config.get("StarDockApp", Config()))
+    return StarDockSettings(config=section)

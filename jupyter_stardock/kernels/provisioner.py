@@ -31,7 +31,7 @@ from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from tornado import web
 from traitlets import Bool, Float, Int, List, Unicode
 
-from ..config import load_server_config
+from ..config import StarDockSettings
 from ..core.datasets import Dataset
 from ..core.outputs import link_outputs, make_outputs_dir
 from ..core.outputs_mounts import parse_size
@@ -41,7 +41,6 @@ from ..errors import StarDockError
 from ..hub.service_client import hub_user_home, service_client_from_env
 from ..hub.service_kernel import ServiceKernel
 from ..labels import EnvironmentLabels, KernelLabels
-from ..server.app import StarDockApp
 from .container import (
     ContainerKernel,
     KernelLaunch,
@@ -51,6 +50,7 @@ from .container import (
     ipc_parent,
     mounted_dataset,
 )
+from .host import KernelHost, host_for, standalone_host
 
 __all__ = ["KernelStartHTTPError", "StarDockProvisioner"]
 
@@ -69,17 +69,6 @@ class KernelStartHTTPError(web.HTTPError):
 
     def __str__(self) -> str:
         return self.message
-
-
-_ENGINES: dict[tuple[str | None, float], Engine] = {}
-
-
-def shared_engine(docker_host: str | None, timeout: float) -> Engine:
-    """One engine facade (and thread pools) per address for all kernels of a process."""
-    key = (docker_host, timeout)
-    if key not in _ENGINES:
-        _ENGINES[key] = Engine(docker_host, timeout=max(timeout, 5.0))
-    return _ENGINES[key]
 
 
 class StarDockProvisioner(KernelProvisionerBase):
@@ -196,8 +185,26 @@ class StarDockProvisioner(KernelProvisionerBase):
     # -- state ------------------------------------------------------------
 
     _kernel: ContainerKernel | None = None
+    _standalone: KernelHost | None = None
     _remote: ServiceKernel | None = None
     _adopt: dict[str, Any] | None = None
+
+    def _host(self) -> KernelHost:
+        """The running server's engine, datasets and settings; without one, the config files'.
+
+        Inside a server the provisioner's own settings (c.StarDockProvisioner) came
+        with the kernel manager's config already; a standalone tool reads them once
+        with the rest, and a restart reuses what the first start read.
+        """
+        host = host_for(self.parent)
+        if host is not None:
+            return host
+        if self._standalone is None:
+            self._standalone, config = standalone_host(
+                self.parent.config if self.parent is not None else None
+            )
+            self.update_config(config)
+        return self._standalone
 
     def _settings(self) -> KernelSettings:
         if self.host_address in ("0.0.0.0", "::", ""):
@@ -260,7 +267,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             return self.root_kernel_uid, self.root_kernel_gid
         return os.getuid(), os.getgid()
 
-    def _outputs_place(self, app: StarDockApp, owner: str | None) -> tuple[Path, Path]:
+    def _outputs_place(self, app: StarDockSettings, owner: str | None) -> tuple[Path, Path]:
         """Where this kernel's outputs folder is made, and the trusted folder above it."""
         if owner is None:
             root = self._root_dir()
@@ -271,7 +278,7 @@ class StarDockProvisioner(KernelProvisionerBase):
         store = Path(app.outputs_store)
         return store / owner, store
 
-    def _outputs_view(self, app: StarDockApp, owner: str) -> tuple[Path, Path]:
+    def _outputs_view(self, app: StarDockSettings, owner: str) -> tuple[Path, Path]:
         """Hub service: the folder of the user's links to their outputs, and its trusted parent."""
         home = hub_user_home(owner) or Path(app.state_dir) / "users" / owner
         view = Path(app.user_outputs_dir.format(username=owner, home=home))
@@ -279,18 +286,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             return view, home
         return view, view.parent
 
-    def _in_service(self) -> bool:
-        """Whether this runs inside the hub service (which holds the engine itself)."""
-        from ..hub.app import StarDockServiceApp
-
-        node: Any = self.parent
-        while node is not None:
-            if isinstance(node, StarDockServiceApp):
-                return True
-            node = getattr(node, "parent", None)
-        return False
-
-    async def _make_remote(self, app: StarDockApp) -> ServiceKernel:
+    async def _make_remote(self, app: StarDockSettings) -> ServiceKernel:
         client = service_client_from_env(app.service_url)
         if client is None:
             raise KernelStartError(
@@ -298,16 +294,17 @@ class StarDockProvisioner(KernelProvisionerBase):
             )
         return ServiceKernel(client, self.kernel_id, self.environment, self.dataset or None)
 
-    def _dataset(self, app: StarDockApp, owner: str | None, groups: list[str] | None) -> Dataset:
+    def _dataset(self, host: KernelHost, owner: str | None, groups: list[str] | None) -> Dataset:
         """The kernelspec's dataset, if this user may use it and its folder is there."""
-        registry = app.make_datasets()
+        registry = host.datasets()
         try:
             if owner is not None:
                 dataset = registry.for_user(self.dataset, owner, groups or [])
             else:
                 dataset = registry.for_user(self.dataset, server_user(), local_groups())
         finally:
-            registry.close()
+            if host.owns_datasets:
+                registry.close()
         if not dataset.path.is_dir():
             raise KernelStartError(
                 f"The folder of the dataset {dataset.title!r} ({dataset.path}) is missing. "
@@ -317,15 +314,16 @@ class StarDockProvisioner(KernelProvisionerBase):
 
     async def _make_kernel(
         self,
-        app: StarDockApp,
+        host: KernelHost,
         owner: str | None,
         groups: list[str] | None,
         adopt: bool = False,
         client_id: str | None = None,
     ) -> ContainerKernel:
-        # Operator settings as the server sees them (read by the caller), also when
-        # a standalone tool (nbconvert, console) starts this kernel.
-        engine = shared_engine(app.docker_host, app.engine_timeout)
+        # The server's own engine and settings; a standalone tool's (nbconvert,
+        # console) from the config files, read by the caller.
+        app, engine = host.settings, host.engine
+        assert engine is not None  # remote mode starts a ServiceKernel instead
         image = await engine.image(self.image)
         if image is None:
             raise KernelStartError(
@@ -348,7 +346,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             # (or, in the hub, not see the user's groups).
             dataset = mounted_dataset(orphan)
         elif self.dataset:
-            dataset = self._dataset(app, owner, groups)
+            dataset = self._dataset(host, owner, groups)
         uid, gid = self._uid_gid(owner)
         outputs_view = None
         if orphan is not None:
@@ -458,13 +456,11 @@ class StarDockProvisioner(KernelProvisionerBase):
         if self._kernel is None and self._remote is None:
             # Restarts keep the same outputs, runtime folder and key.
             try:
-                config = load_server_config(self.parent.config if self.parent is not None else None)
-                self.update_config(config)
-                app = StarDockApp(config=config)
-                if app.service_url and not self._in_service():
-                    self._remote = await self._make_remote(app)
+                host = self._host()
+                if host.mode == "remote":
+                    self._remote = await self._make_remote(host.settings)
                 else:
-                    self._kernel = await self._make_kernel(app, owner, groups, adopt, client_id)
+                    self._kernel = await self._make_kernel(host, owner, groups, adopt, client_id)
             except StarDockError as err:
                 raise KernelStartHTTPError(str(err)) from err
         kwargs.pop("extra_arguments", None)

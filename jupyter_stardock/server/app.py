@@ -1,15 +1,14 @@
-"""StarDockApp: the jupyter_server extension, its operator settings and lifecycle.
+"""StarDockApp: the jupyter_server extension and its lifecycle.
 
-Every setting here is a traitlet an operator sets in ``jupyter_server_config.py``
-as ``c.StarDockApp.<name>``. The ``jupyter stardock`` command reads the same
-settings, so the server and the command line always agree.
+Its operator settings (``c.StarDockApp.<name>``) are declared in config.py's
+StarDockSettings, which this class inherits, so that a kernel started outside a
+server and the ``jupyter stardock`` command read the same ones without loading it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import glob
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,10 +16,10 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Enum, Float, Int, List, Unicode, default, validate
 
 from .. import labels
 from .._version import __version__
+from ..config import StarDockSettings
 from ..core import safefs
 from ..core.catalog import Catalog, default_catalog_dirs
 from ..core.claims import EnvironmentClaims
@@ -42,6 +41,7 @@ from ..engine.client import Engine
 from ..errors import EngineUnavailable, StarDockError
 from ..hub.service_client import ServiceClient, hub_user_home, service_client_from_env
 from ..kernels.container import archive_orphans
+from ..kernels.host import KernelHost, register_host
 from ..labels import KernelLabels, ServerLabels
 from ..services.builds import BuildManager, BuildRecord
 from ..services.status import EngineHealth
@@ -51,7 +51,7 @@ from .routes import Mode, routes
 __all__ = ["StarDockApp"]
 
 
-class StarDockApp(ExtensionApp):
+class StarDockApp(ExtensionApp, StarDockSettings):
     """Build a scientist's environment into a container and run kernels in it beside the data."""
 
     name = "jupyter_stardock"
@@ -59,318 +59,6 @@ class StarDockApp(ExtensionApp):
     load_other_extensions = True
     app_version = __version__
     description = __doc__ or ""
-
-    # -- the engine -------------------------------------------------------
-
-    docker_host = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help=(
-            "Address of the Docker Engine, for example 'unix:///var/run/docker.sock' or "
-            "'tcp://engine.example.org:2376'. When unset, docker-py's conventions apply: "
-            "DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, else the local socket. "
-            "A Podman socket with the Docker-compatible API works too."
-        ),
-    )
-
-    engine_timeout = Float(
-        2.0,
-        config=True,
-        help=(
-            "Seconds to wait for the engine to answer a quick request (status, inspect) "
-            "before telling the user it is unreachable. Builds are not limited by this."
-        ),
-    )
-
-    engine_workers = Int(
-        8,
-        config=True,
-        help=(
-            "Threads that run long engine calls (builds, imports). Each running build "
-            "holds one for its whole duration, so this caps concurrent engine builds."
-        ),
-    )
-
-    # -- the base image ---------------------------------------------------
-
-    base_repository = Unicode(
-        "stardock/base",
-        config=True,
-        help=(
-            "Repository of the base image every environment is built FROM. "
-            "`jupyter stardock base` tags it '<repository>:<content hash>' and "
-            "'<repository>:latest'; the server uses the latter."
-        ),
-    )
-
-    base_upstream = Unicode(
-        "debian:bookworm-slim",
-        config=True,
-        help=(
-            "Upstream image the base image starts from when a registry is reachable, "
-            "for example 'debian:bookworm-slim' or a mirror such as "
-            "'registry.example.org/debian:bookworm-slim'. Must be Debian bookworm or "
-            "compatible, since the app catalog installs Debian packages."
-        ),
-    )
-
-    bootstrap_suite = Unicode(
-        "bookworm",
-        config=True,
-        help="Debian suite that `jupyter stardock base --bootstrap` installs with debootstrap.",
-    )
-
-    bootstrap_mirror = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help=(
-            "Debian mirror for `jupyter stardock base --bootstrap`, for example "
-            "'http://mirror.example.org/debian'. When unset, the mirror in this host's "
-            "apt sources is used."
-        ),
-    )
-
-    extra_ca_certs = List(
-        Unicode(),
-        config=True,
-        help=(
-            "PEM files of extra certificate authorities to trust inside every image, "
-            "for sites whose network intercepts TLS (a proxy) or runs its own CA; without "
-            "them `pip install` inside a build fails with CERTIFICATE_VERIFY_FAILED. "
-            "Glob patterns are expanded, e.g. ['/usr/local/share/ca-certificates/*.crt']."
-        ),
-    )
-
-    @validate("extra_ca_certs")
-    def _expand_ca_globs(self, proposal: dict[str, Any]) -> list[str]:
-        expanded: list[str] = []
-        for item in proposal["value"]:
-            if not glob.has_magic(item):
-                expanded.append(item)  # a named file must exist: a missing one is an error later
-                continue
-            matches = sorted(glob.glob(str(Path(item).expanduser())))
-            if not matches:
-                # A pattern is "whatever CAs this machine has", which may be none.
-                self.log.info("StarDock: no extra CA certificates match %s", item)
-            expanded.extend(matches)
-        return expanded
-
-    # -- datasets ---------------------------------------------------------
-
-    datasets = Dict(
-        config=True,
-        help=(
-            "The datasets users may mount read-only into their kernels, by id. Only 'path' "
-            "is required: {'m51': {'path': '/srv/data/m51', 'title': 'Messier 51', "
-            "'description': 'HST ACS mosaic', 'allowed_users': ['ana'], "
-            "'allowed_groups': ['astro']}}. Without allowed_users and allowed_groups "
-            "everyone may use it. A path that does not exist is reported, not fatal."
-        ),
-    )
-
-    dataset_scan_seconds = Float(
-        300.0,
-        config=True,
-        help="Seconds a dataset's file count and size stay cached before the folder is scanned again.",
-    )
-
-    # -- the app catalog --------------------------------------------------
-
-    catalog_dirs = List(
-        Unicode(),
-        config=True,
-        help=(
-            "Extra folders of app catalog entries (one TOML file per app), read after the "
-            "catalog shipped in images/apps; an entry with the same id replaces the shipped "
-            "one. A broken entry is logged with its file and reason and left out; it never "
-            "stops the server. Example: ['/etc/jupyter/stardock/apps']."
-        ),
-    )
-
-    # -- builds -----------------------------------------------------------
-
-    environment_repository = Unicode(
-        "stardock/env",
-        config=True,
-        help="Repository that built environments are tagged in, as '<repository>:<content hash>'.",
-    )
-
-    shared_environments = List(
-        Unicode(),
-        config=True,
-        help=(
-            "Environments every user of this server sees in their lists (the panel, the "
-            "REST API, `jupyter stardock envs`) besides the ones they built themselves, by "
-            "environment id, e.g. ['1806e153c361bb43']; ['*'] shares every environment on "
-            "the engine. Others' environments stay out of a user's lists otherwise, even "
-            "when several servers or unix users share one engine."
-        ),
-    )
-
-    kernelspec_cache_seconds = Float(
-        30.0,
-        config=True,
-        help=(
-            "Seconds this server keeps the engine's list of environments when it decides "
-            "which StarDock kernelspecs to offer (the Launcher shows only kernels whose "
-            "environment exists and whose dataset is this server's); a build here updates "
-            "it at once."
-        ),
-    )
-
-    max_concurrent_builds = Int(
-        2,
-        config=True,
-        help=(
-            "How many engine builds run at once on this server; further builds wait in the "
-            "queue. Builds are heavy on CPU and disk: about one per two cores is sensible."
-        ),
-    )
-
-    max_builds_per_user = Int(
-        1,
-        config=True,
-        help="How many builds one user may have running at once; the rest of theirs wait in the queue.",
-    )
-
-    build_timeout = Float(
-        3600.0,
-        config=True,
-        help=(
-            "Seconds a build may run before it is stopped and marked failed; the engine's "
-            "build container is removed and nothing is tagged."
-        ),
-    )
-
-    build_log_memory_bytes = Int(
-        4 << 20,
-        config=True,
-        help=(
-            "Bytes of each build's log kept in memory for live viewers; older lines are "
-            "dropped and replaced by a marker, so a chatty build cannot exhaust memory."
-        ),
-    )
-
-    build_log_file_bytes = Int(
-        64 << 20,
-        config=True,
-        help="Size cap of each build's full log file; past it the file ends with a marker line.",
-    )
-
-    max_request_bytes = Int(
-        256 << 10,
-        config=True,
-        help="Largest request body the StarDock API accepts; larger ones get 413.",
-    )
-
-    state_dir = Unicode(
-        config=True,
-        help=(
-            "Folder for StarDock's records (build history, logs, kernel archives). "
-            "Default: 'stardock' in Jupyter's data directory."
-        ),
-    )
-
-    @default("state_dir")
-    def _default_state_dir(self) -> str:
-        return str(Path(jupyter_data_dir()) / "stardock")
-
-    orphan_policy = Enum(
-        ["archive", "adopt"],
-        "archive",
-        config=True,
-        help=(
-            "What the server does at start with kernel containers it finds running without "
-            "a kernel (the server was killed): 'archive' archives their outputs and removes "
-            "them; 'adopt' takes them over as running kernels of this server, with their "
-            "variables intact (falling back to 'archive' when that fails)."
-        ),
-    )
-
-    lease_seconds = Float(
-        60.0,
-        config=True,
-        help=(
-            "Seconds a server's lease on its kernels lasts; the server renews it every third "
-            "of that and looks for orphans every lease_seconds. A kernel container is an "
-            "orphan (archived or adopted, see orphan_policy) only for a server of the same "
-            "unix user, state folder and root folder, and only once its own server's lease "
-            "has lapsed: at once when that server's process on this host is gone, after "
-            "lease_seconds without renewal when it ran on another host."
-        ),
-    )
-
-    # -- hub deployments --------------------------------------------------
-
-    service_url = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help=(
-            "URL of the StarDock hub service, e.g. 'http://127.0.0.1:10101/services/stardock/'. "
-            "When set, this server runs in remote mode: it holds no engine socket and sends "
-            "every StarDock request (and kernel start) to the service with its JupyterHub "
-            "API token. Default: the STARDOCK_SERVICE_URL environment variable."
-        ),
-    )
-
-    @default("service_url")
-    def _default_service_url(self) -> str | None:
-        return os.environ.get("STARDOCK_SERVICE_URL") or None
-
-    quota_builds = Int(
-        None,
-        allow_none=True,
-        config=True,
-        help="In the hub service: builds one user may have queued or running at once (more get 429). None: no limit.",
-    )
-    quota_kernels = Int(
-        None,
-        allow_none=True,
-        config=True,
-        help="In the hub service: kernels one user may have running at once (more get 429). None: no limit.",
-    )
-    quota_image_bytes = Int(
-        None,
-        allow_none=True,
-        config=True,
-        help=(
-            "In the hub service: total size in bytes of the environments one user has, past "
-            "which new builds get 429 (shared images count for everyone using them). None: no limit."
-        ),
-    )
-    user_outputs_dir = Unicode(
-        "{home}/stardock-outputs",
-        config=True,
-        help=(
-            "In the hub service: where each user sees their kernels' outputs folders (one link "
-            "per kernel into outputs_store), with {username} and {home} filled in, e.g. "
-            "'/srv/outputs/{username}'. Kernels run as the user's own uid when the user exists "
-            "on this host, so the files are theirs."
-        ),
-    )
-    outputs_store = Unicode(
-        config=True,
-        help=(
-            "In the hub service: the folder that holds users' outputs folders "
-            "(<outputs_store>/<username>/<folder>), e.g. '/srv/stardock/outputs'. Only the "
-            "service may change it and the folders above it: the engine mounts an outputs "
-            "folder by its path, so a user must not be able to rename or replace it. "
-            "Default: 'outputs' in state_dir."
-        ),
-    )
-
-    @default("outputs_store")
-    def _default_outputs_store(self) -> str:
-        return str(Path(self.state_dir) / "outputs")
-
-    kernel_sync_seconds = Float(
-        15.0,
-        config=True,
-        help="In remote mode: how often this server refreshes the user's StarDock kernelspecs from the service.",
-    )
 
     @property
     def mode(self) -> Mode:
@@ -423,6 +111,10 @@ class StarDockApp(ExtensionApp):
     @property
     def base_alias(self) -> str:
         return f"{self.base_repository}:latest"
+
+    def _kernel_datasets(self) -> DatasetRegistry:
+        assert self.dataset_registry is not None
+        return self.dataset_registry
 
     def make_datasets(self) -> DatasetRegistry:
         registry = DatasetRegistry(self.datasets, cache_seconds=self.dataset_scan_seconds)
@@ -829,6 +521,11 @@ class StarDockApp(ExtensionApp):
         if self.mode == "remote":
             # No engine here: everything goes to the hub service.
             self.remote = service_client_from_env(self.service_url)
+            # Kernels start in the service; here they need only the settings.
+            register_host(
+                self.serverapp,
+                KernelHost(self, "remote", None, self.make_datasets, owns_datasets=True),
+            )
             self.kernelspecs = self.make_kernelspecs()
             self.settings.update({"stardock": self})
             self.log.info(
@@ -844,6 +541,10 @@ class StarDockApp(ExtensionApp):
             self.guard_outputs_browsing()
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
+        # Kernel starts under this server reuse its engine, datasets and settings.
+        register_host(
+            self.serverapp, KernelHost(self, self.mode, self.engine, self._kernel_datasets)
+        )
         self.catalog = self.load_catalog()
         self.builds = self.make_builds(self.engine)
         self.builds.on_built = self._on_built
@@ -902,7 +603,14 @@ class StarDockApp(ExtensionApp):
             unregister(self.identity)
         if self.builds is not None:
             await self.builds.shutdown()
+        if self.serverapp is not None:
+            register_host(self.serverapp, None)
         if self.engine is not None:
-            self.engine.close()
+            if self.serverapp is not None and self.serverapp.kernel_manager.list_kernel_ids():
+                # The server shuts its kernels down after its extensions, and they archive
+                # through this engine: it closes with the process.
+                atexit.register(self.engine.close)
+            else:
+                self.engine.close()
         if self.dataset_registry is not None:
             self.dataset_registry.close()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from jupyter_stardock.core.datasets import DatasetRegistry
 from jupyter_stardock.labels import KERNEL as KERNEL_LABEL
 
 from ..server_process import ServerProcess
@@ -198,10 +199,17 @@ async def test_missing_image_and_vanished_dataset_fail_with_a_sentence(
     name = await astropy_kernelspec(jp_fetch, stardock)
     gone = tmp_path / "gone"
     gone.mkdir()
-    stardock.serverapp.config.StarDockApp.datasets = {"m51": {"path": str(gone)}}
+    # Kernel starts use the server's own dataset registry (they no longer read the config
+    # files): the operator's m51 now points at a folder that is then removed.
+    server_registry = stardock.dataset_registry
+    stardock.dataset_registry = DatasetRegistry({"m51": {"path": str(gone)}})
     gone.rmdir()
-    with pytest.raises(HTTPClientError) as info:
-        await start_kernel(jp_fetch, name)
+    try:
+        with pytest.raises(HTTPClientError) as info:
+            await start_kernel(jp_fetch, name)
+    finally:
+        stardock.dataset_registry.close()
+        stardock.dataset_registry = server_registry
     assert "is missing" in json.loads(info.value.response.body)["message"]
     assert {c["Id"] for c in engine.containers_sync()} <= before
 
