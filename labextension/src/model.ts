@@ -1,48 +1,30 @@
 /**
- * The state of the StarDock panel and the only caller of `requestAPI`.
+ * The state of the StarDock panel: what it shows, refreshed from the server.
+ *
+ * The model and the builds it drives (`builds.ts`, `buildLog.ts`) are the only
+ * callers of `request.ts`; the sentences it shows come from `messages.ts`.
  */
 
 import { KernelAPI, ServerConnection } from '@jupyterlab/services';
-import {
-  ITranslator,
-  nullTranslator,
-  TranslationBundle
-} from '@jupyterlab/translation';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import {
-  commandLines,
-  draftToRecipe,
-  EMPTY_DRAFT,
-  IDraft,
-  IRecipeProblem,
-  locateProblem,
-  recipeToDraft,
-  sameRecipe
-} from './recipe';
-import {
-  isRecord,
-  IServerEvent,
-  requestAPI,
-  requestEvents,
-  ResponseError
-} from './request';
+import { sleep } from './buildLog';
+import { Builds } from './builds';
+import { Get, readCatalog, readLists } from './lists';
+import { Messages, recipeProblem } from './messages';
+import { draftToRecipe, IDraft, recipeToDraft, sameRecipe } from './recipe';
+import { requestAPI, ResponseError } from './request';
+import * as state from './state';
+import { knownVersion, parseStatusReply } from './status';
 import {
   DEFAULT_SETTINGS,
-  IApp,
-  IArchive,
-  IBaseImageInfo,
   IBuild,
-  IBuildReply,
-  IDataset,
   IDockerfileReply,
-  IEngineInfo,
   IEnvironment,
-  IKernelInfo,
   IRecipe,
-  IStatusReply,
   TRANSLATION_DOMAIN
 } from './tokens';
 
@@ -53,16 +35,25 @@ import {
  */
 export class StarDockModel implements IDisposable {
   constructor(options: StarDockModel.IOptions = {}) {
-    this._trans = (options.translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
-    this._serverSettings =
-      options.serverSettings ?? ServerConnection.makeSettings();
+    const trans = (options.translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
+    this._messages = new Messages(trans);
+    this._serverSettings = options.serverSettings ?? ServerConnection.makeSettings();
     this._shutdownKernel =
-      options.shutdownKernel ??
-      (id => KernelAPI.shutdownKernel(id, this._serverSettings));
+      options.shutdownKernel ?? (id => KernelAPI.shutdownKernel(id, this._serverSettings));
     this.maxLogLines = options.maxLogLines ?? DEFAULT_SETTINGS.maxLogLines;
     this.checkDelay = options.checkDelay ?? DEFAULT_SETTINGS.checkDelay;
-    this.refreshInterval =
-      options.refreshInterval ?? DEFAULT_SETTINGS.refreshInterval;
+    this.refreshInterval = options.refreshInterval ?? DEFAULT_SETTINGS.refreshInterval;
+    this._builds = new Builds(
+      {
+        state: () => this._state,
+        update: change => this._update(change),
+        maxLogLines: () => this.maxLogLines,
+        refreshLists: () => this.refreshLists(),
+        ready: ready => this._environmentReady.emit(ready)
+      },
+      this._messages,
+      this._serverSettings
+    );
   }
 
   /** What the panel shows now. */
@@ -156,23 +147,7 @@ export class StarDockModel implements IDisposable {
 
   /** Read the datasets this user may mount and the app catalog. Never rejects. */
   async loadCatalog(): Promise<void> {
-    const [datasets, apps] = await Promise.allSettled([
-      this._get<{ datasets: IDataset[] }>('datasets'),
-      this._get<{ apps: IApp[]; problems?: string[] }>('apps')
-    ]);
-    const failure = [datasets, apps].find(r => r.status === 'rejected') as
-      | PromiseRejectedResult
-      | undefined;
-    this._update({
-      datasets:
-        datasets.status === 'fulfilled'
-          ? (datasets.value.datasets ?? [])
-          : this._state.datasets,
-      apps: apps.status === 'fulfilled' ? (apps.value.apps ?? []) : this._state.apps,
-      catalogProblems:
-        apps.status === 'fulfilled' ? (apps.value.problems ?? []) : [],
-      catalogError: failure ? this._sentence(failure.reason) : null
-    });
+    this._update(await readCatalog(this._get, () => this._state, this._messages));
   }
 
   // -- the recipe being written --------------------------------------------
@@ -190,7 +165,7 @@ export class StarDockModel implements IDisposable {
       build !== null &&
       !build.ready &&
       !build.submitting &&
-      (!build.record || finished(build.record)) &&
+      (!build.record || state.finished(build.record)) &&
       !sameRecipe(build.recipe, draftToRecipe(draft));
     this._update(stale ? { draft, build: null } : { draft });
     this._scheduleCheck();
@@ -226,15 +201,13 @@ export class StarDockModel implements IDisposable {
       );
       check = { checking: false, preview, problems: [], error: null };
     } catch (error) {
-      const problem = this._problem(error, draft);
-      check = problem
-        ? { checking: false, preview: null, problems: [problem], error: null }
-        : {
-            checking: false,
-            preview: null,
-            problems: [],
-            error: this._sentence(error)
-          };
+      const problem = recipeProblem(error, draft);
+      check = {
+        checking: false,
+        preview: null,
+        problems: problem ? [problem] : [],
+        error: problem ? null : this._messages.sentence(error)
+      };
     }
     if (ticket === this._checkTicket) {
       this._update({ check });
@@ -251,33 +224,13 @@ export class StarDockModel implements IDisposable {
    * exists already resolves at once. While a build runs, calls share it.
    */
   build(recipe?: IRecipe): Promise<StarDockModel.IReady | null> {
-    if (this._building) {
-      return this._building;
-    }
     const draft = this._state.draft;
-    const wanted = recipe ?? draftToRecipe(draft);
-    this._building = this._build(wanted, recipe ? null : draft).finally(() => {
-      this._building = null;
-    });
-    return this._building;
+    return this._builds.build(recipe ?? draftToRecipe(draft), recipe ? null : draft);
   }
 
   /** Cancel the running build; the log's end event then says it was cancelled. */
-  async cancelBuild(): Promise<void> {
-    const record = this._state.build?.record;
-    if (!record || finished(record) || record.following) {
-      return; // a followed build is its owner's to cancel
-    }
-    try {
-      const reply = await requestAPI<IBuild>(
-        `builds/${record.id}`,
-        { method: 'DELETE' },
-        this._serverSettings
-      );
-      this._updateBuild({ record: reply });
-    } catch (error) {
-      this._updateBuild({ error: this._sentence(error) });
-    }
+  cancelBuild(): Promise<void> {
+    return this._builds.cancel();
   }
 
   /**
@@ -285,46 +238,12 @@ export class StarDockModel implements IDisposable {
    * else replay its log and its result. Ignored while the panel's own build runs.
    */
   showBuild(record: IBuild): Promise<StarDockModel.IReady | null> {
-    if (this._building) {
-      return this._building;
-    }
-    this._abort?.abort();
-    this._update({
-      build: {
-        recipe: record.recipe,
-        record,
-        ready: null,
-        log: [],
-        dropped: 0,
-        error: null,
-        submitting: false,
-        replay: finished(record)
-      }
-    });
-    this._building = this._watch(record.recipe, record, !finished(record)).finally(() => {
-      this._building = null;
-    });
-    return this._building;
+    return this._builds.show(record);
   }
 
   /** Follow this user's newest unfinished build, if any (after a page reload). */
-  async resumeBuild(): Promise<void> {
-    if (this._building || this._state.build) {
-      return;
-    }
-    let builds: IBuild[];
-    try {
-      builds = (await this._get<{ builds: IBuild[] }>('builds')).builds ?? [];
-    } catch {
-      return; // the status banner says what is wrong
-    }
-    const running = builds.find(b => !finished(b));
-    if (!running || this._building || this._state.build) {
-      return;
-    }
-    this._building = this._watch(running.recipe, running).finally(() => {
-      this._building = null;
-    });
+  resumeBuild(): Promise<void> {
+    return this._builds.resume();
   }
 
   // -- environments, kernels, archives -------------------------------------
@@ -345,11 +264,7 @@ export class StarDockModel implements IDisposable {
    * @throws {ResponseError} for instance a 409 whose sentence says a kernel uses it.
    */
   async deleteEnvironment(id: string): Promise<void> {
-    await requestAPI<null>(
-      `environments/${id}`,
-      { method: 'DELETE' },
-      this._serverSettings
-    );
+    await requestAPI<null>(`environments/${id}`, { method: 'DELETE' }, this._serverSettings);
     await this.refreshLists();
   }
 
@@ -388,83 +303,24 @@ export class StarDockModel implements IDisposable {
     this._poll?.dispose();
     this._poll = null;
     window.clearTimeout(this._checkTimer);
-    window.clearTimeout(this._flushTimer);
-    this._abort?.abort();
+    this._builds.dispose();
     Signal.clearData(this);
   }
 
-  // -- private: status -----------------------------------------------------
+  // -- private -------------------------------------------------------------
 
   private async _fetchStatus(): Promise<void> {
     let next: Pick<StarDockModel.IState, 'phase' | 'status' | 'message'>;
     try {
-      const reply = await this._get<unknown>('status');
-      const status = parseStatusReply(reply);
+      const status = parseStatusReply(await this._get<unknown>('status'));
       next = status
         ? { phase: 'ready', status, message: null }
-        : { phase: 'error', status: null, message: this._unexpectedReply() };
+        : { phase: 'error', status: null, message: this._messages.unexpectedStatus() };
     } catch (error) {
-      next = { ...this._describeFailure(error), status: knownVersion(error) };
+      next = { ...this._messages.statusFailure(error), status: knownVersion(error) };
     }
     this._update({ ...next, refreshing: false, updated: new Date() });
   }
-
-  private _describeFailure(
-    error: unknown
-  ): Pick<StarDockModel.IState, 'phase' | 'message'> {
-    const trans = this._trans;
-    if (error instanceof ResponseError) {
-      switch (error.status) {
-        case 404:
-          return {
-            phase: 'server-missing',
-            message: trans.__(
-              'The StarDock server extension is not installed or not enabled. Run: pip install jupyter-stardock, then jupyter server extension enable jupyter_stardock, and restart JupyterLab.'
-            )
-          };
-        case 503:
-          return {
-            phase: 'engine-down',
-            message:
-              error.serverMessage ??
-              trans.__(
-                'The container engine cannot be reached. Start Docker or Podman on the Jupyter server, then refresh this panel.'
-              )
-          };
-      }
-    }
-    return { phase: 'error', message: this._sentence(error) };
-  }
-
-  /** The sentence a failed request should show the user. */
-  private _sentence(error: unknown): string {
-    const trans = this._trans;
-    if (error instanceof ResponseError) {
-      return (
-        error.serverMessage ??
-        trans.__(
-          'The StarDock server extension answered with HTTP %1. The Jupyter server log has the details.',
-          error.status
-        )
-      );
-    }
-    if (error instanceof ServerConnection.NetworkError) {
-      return trans.__(
-        'The Jupyter server cannot be reached. Check that it is still running, then refresh this panel.'
-      );
-    }
-    // A bug of ours rather than a server reply: keep it visible in the console.
-    console.error('jupyter-stardock: request failed', error);
-    return trans.__('The StarDock panel could not read the server reply: %1', String(error));
-  }
-
-  private _unexpectedReply(): string {
-    return this._trans.__(
-      'The StarDock server extension sent a status reply this panel does not understand. Install the same jupyter-stardock version for both, then restart JupyterLab.'
-    );
-  }
-
-  // -- private: recipe check -----------------------------------------------
 
   private _scheduleCheck(): void {
     window.clearTimeout(this._checkTimer);
@@ -474,280 +330,12 @@ export class StarDockModel implements IDisposable {
     this._checkTimer = window.setTimeout(() => void this.check(), this.checkDelay);
   }
 
-  /** A 400 about the recipe, placed next to its field; `null` for any other failure. */
-  private _problem(error: unknown, draft: IDraft): IRecipeProblem | null {
-    if (!(error instanceof ResponseError) || error.status !== 400 || !error.serverMessage) {
-      return null;
-    }
-    const item = typeof error.reply?.item === 'string' ? error.reply.item : null;
-    return locateProblem(error.serverMessage, item, commandLines(draft.commands).lines);
-  }
-
-  // -- private: builds -----------------------------------------------------
-
-  private async _build(
-    recipe: IRecipe,
-    draft: IDraft | null
-  ): Promise<StarDockModel.IReady | null> {
-    this._abort?.abort();
-    this._update({
-      build: {
-        recipe,
-        record: null,
-        ready: null,
-        log: [],
-        dropped: 0,
-        error: null,
-        submitting: true
-      }
-    });
-    let reply: IBuildReply;
-    try {
-      reply = await this._submit(recipe);
-    } catch (error) {
-      const problem = draft ? this._problem(error, draft) : null;
-      if (problem) {
-        this._update({ check: { ...this._state.check, problems: [problem] } });
-      }
-      this._updateBuild({ submitting: false, error: this._sentence(error) });
-      return null;
-    }
-    if (reply.environment) {
-      this._updateBuild({ submitting: false });
-      return this._ready(recipe, reply.environment);
-    }
-    this._updateBuild({ submitting: false, record: reply.build });
-    return this._watch(recipe, reply.build!);
-  }
-
-  private _submit(recipe: IRecipe): Promise<IBuildReply> {
-    return requestAPI<IBuildReply>(
-      'builds',
-      { method: 'POST', body: JSON.stringify(recipe) },
-      this._serverSettings
-    );
-  }
-
-  /**
-   * Follow a build's log to its end; then make its kernelspec ready (unless
-   * `prepare` is false: a finished build of the history is only shown, never
-   * built again if its environment was deleted since).
-   */
-  private async _watch(
-    recipe: IRecipe,
-    record: IBuild,
-    prepare = true
-  ): Promise<StarDockModel.IReady | null> {
-    if (!this._state.build || this._state.build.record?.id !== record.id) {
-      this._update({
-        build: {
-          recipe,
-          record,
-          ready: null,
-          log: [],
-          dropped: 0,
-          error: null,
-          submitting: false
-        }
-      });
-    }
-    const end = await this._followLog(record.id);
-    if (!end) {
-      return null;
-    }
-    this._updateBuild({ record: end });
-    void this.refreshLists();
-    if (end.state === 'succeeded' && !prepare) {
-      return null;
-    }
-    if (end.state === 'succeeded') {
-      // Asking again returns the environment with the kernelspec for this
-      // recipe's dataset (an identical build may have been started for another).
-      try {
-        const reply = await this._submit(recipe);
-        if (reply.environment) {
-          return this._ready(recipe, reply.environment);
-        }
-      } catch (error) {
-        this._updateBuild({ error: this._sentence(error) });
-        return null;
-      }
-      this._updateBuild({
-        error: this._trans.__(
-          'The build finished, but its image is gone. Press Build to build it again.'
-        )
-      });
-      return null;
-    }
-    this._updateBuild({
-      error:
-        end.state === 'cancelled'
-          ? this._trans.__('The build was cancelled.')
-          : (end.error ?? this._trans.__('The build failed; the log says why.'))
-    });
-    return null;
-  }
-
-  /**
-   * Read the log as Server-Sent Events, resuming after the last line seen when
-   * the connection drops. Resolves with the finished build, or `null`.
-   */
-  private async _followLog(id: string): Promise<IBuild | null> {
-    const controller = new AbortController();
-    this._abort = controller;
-    let offset = 0;
-    let end: IBuild | null = null;
-    let failures = 0;
-    let progressEvents = false;
-    const onEvent = (event: IServerEvent): void => {
-      if (event.event === 'end') {
-        end = parseBuild(event.data);
-        return;
-      }
-      if (event.event === 'progress') {
-        // The server sends the build along with lines that start a step.
-        progressEvents = true;
-        const record = parseBuild(event.data);
-        if (record && this._state.build?.record?.id === id && !finished(record)) {
-          this._updateBuild({ record });
-        }
-        return;
-      }
-      this._queueLine(event.data);
-      if (event.id !== null && /^\d+$/.test(event.id)) {
-        offset = Number(event.id) + 1;
-      }
-      if (!progressEvents && /^Step \d+\/\d+/.test(event.data)) {
-        this._scheduleProgress(id); // an older server: ask for the build instead
-      }
-    };
-    while (!end && !controller.signal.aborted) {
-      try {
-        await requestEvents(
-          `builds/${id}/log?offset=${offset}`,
-          onEvent,
-          { signal: controller.signal },
-          this._serverSettings
-        );
-        failures = 0;
-      } catch (error) {
-        if (controller.signal.aborted) {
-          break;
-        }
-        if ((error instanceof ResponseError && error.status === 404) || ++failures > 5) {
-          this._flushLines();
-          this._updateBuild({ error: this._sentence(error) });
-          return null;
-        }
-        await sleep(1000 * failures);
-      }
-      if (!end && !controller.signal.aborted) {
-        await sleep(200); // the stream closed early (a proxy timeout): resume
-      }
-    }
-    this._flushLines();
-    return end;
-  }
-
-  /** Log lines arrive fast; the panel redraws at most ten times a second. */
-  private _queueLine(line: string): void {
-    this._lines.push(line);
-    if (!this._flushTimer) {
-      this._flushTimer = window.setTimeout(() => this._flushLines(), 100);
-    }
-  }
-
-  private _flushLines(): void {
-    window.clearTimeout(this._flushTimer);
-    this._flushTimer = 0;
-    const build = this._state.build;
-    if (!build || !this._lines.length) {
-      this._lines = [];
-      return;
-    }
-    const log = build.log.concat(this._lines);
-    this._lines = [];
-    const excess = Math.max(0, log.length - this.maxLogLines);
-    this._updateBuild({
-      log: excess ? log.slice(excess) : log,
-      dropped: build.dropped + excess
-    });
-  }
-
-  /** "Step N/M" lines move the bar: ask the server for the build's step fraction. */
-  private _scheduleProgress(id: string): void {
-    if (this._progressPending) {
-      return;
-    }
-    this._progressPending = true;
-    window.setTimeout(async () => {
-      try {
-        const record = await this._get<IBuild>(`builds/${id}`);
-        if (this._state.build?.record?.id === id && !finished(this._state.build.record)) {
-          this._updateBuild({ record });
-        }
-      } catch {
-        // The end event brings the final state anyway.
-      } finally {
-        this._progressPending = false;
-      }
-    }, 250);
-  }
-
-  private _ready(recipe: IRecipe, environment: IEnvironment): StarDockModel.IReady {
-    const ready: StarDockModel.IReady = {
-      recipe,
-      environment: environment.id,
-      contentHash: environment.content_hash,
-      imageId: environment.image_id ?? null,
-      kernelspec: environment.kernelspec ?? kernelspecName(environment.id, recipe.dataset)
-    };
-    this._updateBuild({ ready });
-    this._environmentReady.emit(ready);
-    void this.refreshLists();
-    return ready;
-  }
-
-  private _updateBuild(change: Partial<StarDockModel.IBuildView>): void {
-    if (this._state.build) {
-      this._update({ build: { ...this._state.build, ...change } });
-    }
-  }
-
-  // -- private: lists ------------------------------------------------------
-
   private async _fetchLists(): Promise<void> {
-    const [environments, kernels, archives, builds] = await Promise.allSettled([
-      this._get<{ environments: IEnvironment[] }>('environments'),
-      this._get<{ kernels: IKernelInfo[] }>('kernels'),
-      this._get<{ archives: IArchive[] }>('archives'),
-      // Every build of this user, whatever started it (the CLI, the magics, another tab).
-      this._get<{ builds: IBuild[] }>('builds')
-    ]);
-    const failure = [environments, kernels, archives, builds].find(
-      r => r.status === 'rejected'
-    ) as PromiseRejectedResult | undefined;
-    this._update({
-      builds: builds.status === 'fulfilled' ? (builds.value.builds ?? []) : this._state.builds,
-      environments:
-        environments.status === 'fulfilled'
-          ? (environments.value.environments ?? [])
-          : this._state.environments,
-      kernels:
-        kernels.status === 'fulfilled' ? (kernels.value.kernels ?? []) : this._state.kernels,
-      archives:
-        archives.status === 'fulfilled'
-          ? (archives.value.archives ?? [])
-          : this._state.archives,
-      listsError: failure ? this._sentence(failure.reason) : null
-    });
+    this._update(await readLists(this._get, () => this._state, this._messages));
   }
 
-  // -- private: plumbing ---------------------------------------------------
-
-  private _get<T>(endPoint: string): Promise<T> {
-    return requestAPI<T>(endPoint, { method: 'GET' }, this._serverSettings);
-  }
+  private _get: Get = endPoint =>
+    requestAPI(endPoint, { method: 'GET' }, this._serverSettings);
 
   private _update(change: Partial<StarDockModel.IState>): void {
     if (this._isDisposed) {
@@ -757,147 +345,32 @@ export class StarDockModel implements IDisposable {
     this._stateChanged.emit(this._state);
   }
 
-  private _trans: TranslationBundle;
+  private _messages: Messages;
+  private _builds: Builds;
   private _serverSettings: ServerConnection.ISettings;
   private _shutdownKernel: (id: string) => Promise<void>;
   private _refreshInterval = 0;
   private _poll: Poll | null = null;
   private _pending: Promise<void> | null = null;
   private _listsPending: Promise<void> | null = null;
-  private _building: Promise<StarDockModel.IReady | null> | null = null;
-  private _abort: AbortController | null = null;
   private _checkTimer = 0;
   private _checkTicket = 0;
-  private _lines: string[] = [];
-  private _flushTimer = 0;
-  private _progressPending = false;
   private _isDisposed = false;
-  private _state: StarDockModel.IState = StarDockModel.emptyState();
+  private _state: StarDockModel.IState = state.emptyState();
   private _stateChanged = new Signal<this, StarDockModel.IState>(this);
   private _environmentReady = new Signal<this, StarDockModel.IReady>(this);
 }
 
+/** The shapes of the state (defined in `state.ts`) under the model's name, as the views use them. */
 export namespace StarDockModel {
-  /**
-   * Where the panel stands.
-   *
-   * - `loading`: no reply yet.
-   * - `ready`: the server answered with a status.
-   * - `engine-down`: the server extension runs but cannot reach the engine (503).
-   * - `server-missing`: the server extension is not installed or enabled (404).
-   * - `error`: anything else; `message` says what.
-   */
-  export type Phase =
-    | 'loading'
-    | 'ready'
-    | 'engine-down'
-    | 'server-missing'
-    | 'error';
-
-  /** The server's verdict on the recipe as it stands in the panel. */
-  export interface ICheck {
-    /** Whether a check is due or in flight (the fields changed since the last one). */
-    readonly checking: boolean;
-    /** What the recipe would build, when it is valid. */
-    readonly preview: IDockerfileReply | null;
-    /** Policy errors, each placed next to its field. */
-    readonly problems: readonly IRecipeProblem[];
-    /** Why the recipe could not be checked at all (the engine is down, ...). */
-    readonly error: string | null;
-  }
-
-  /** An environment that can be opened: its kernelspec exists. */
-  export interface IReady {
-    readonly recipe: IRecipe;
-    readonly environment: string;
-    readonly contentHash: string;
-    readonly imageId: string | null;
-    /** The kernelspec of this environment with the recipe's dataset. */
-    readonly kernelspec: string;
-  }
-
-  /** The last build the panel started or followed. */
-  export interface IBuildView {
-    readonly recipe: IRecipe;
-    /** The build job; `null` while submitting or when the environment existed. */
-    readonly record: IBuild | null;
-    /** Set once the environment can be opened. */
-    readonly ready: IReady | null;
-    /** The newest log lines. */
-    readonly log: readonly string[];
-    /** How many older lines were dropped to keep `maxLogLines`. */
-    readonly dropped: number;
-    /** Why it failed or could not start, for the user. */
-    readonly error: string | null;
-    /** Whether the build request is in flight. */
-    readonly submitting: boolean;
-    /** A finished build of the history, shown again: nothing more is prepared. */
-    readonly replay?: boolean;
-  }
-
-  export interface IState {
-    readonly phase: Phase;
-    /**
-     * The last status reply. When the engine is down it holds only the server
-     * extension's version (engine and base image `null`); `null` when even
-     * that is unknown.
-     */
-    readonly status: IStatusReply | null;
-    /** A sentence for the banner; `null` when all is well. */
-    readonly message: string | null;
-    /** Whether a status request is in flight. */
-    readonly refreshing: boolean;
-    /** When the last reply (or failure) arrived. */
-    readonly updated: Date | null;
-
-    /** Datasets this user may mount; `null` until read. */
-    readonly datasets: readonly IDataset[] | null;
-    /** The app catalog; `null` until read. */
-    readonly apps: readonly IApp[] | null;
-    /** Catalog entries the server left out, and why (for administrators). */
-    readonly catalogProblems: readonly string[];
-    /** Why the catalog or datasets could not be read. */
-    readonly catalogError: string | null;
-
-    /** The recipe as the panel's fields hold it. */
-    readonly draft: IDraft;
-    readonly check: ICheck;
-    readonly build: IBuildView | null;
-
-    /** This user's builds, newest first, whatever started them; `null` until read. */
-    readonly builds: readonly IBuild[] | null;
-    readonly environments: readonly IEnvironment[] | null;
-    readonly kernels: readonly IKernelInfo[] | null;
-    readonly archives: readonly IArchive[] | null;
-    /** Why one of those lists could not be read. */
-    readonly listsError: string | null;
-    /** Kernels being stopped. */
-    readonly stopping: readonly string[];
-  }
+  export type Phase = state.Phase;
+  export type ICheck = state.ICheck;
+  export type IReady = state.IReady;
+  export type IBuildView = state.IBuildView;
+  export type IState = state.IState;
 
   /** What the panel shows before the server answered anything. */
-  export function emptyState(): IState {
-    return {
-      phase: 'loading',
-      status: null,
-      message: null,
-      refreshing: false,
-      updated: null,
-      datasets: null,
-      apps: null,
-      catalogProblems: [],
-      catalogError: null,
-      draft: EMPTY_DRAFT,
-      check: { checking: false, preview: null, problems: [], error: null },
-      build: null,
-      builds: null,
-      environments: null,
-      kernels: null,
-      archives: null,
-      listsError: null,
-      stopping: []
-    };
-  }
+  export const emptyState = state.emptyState;
 
   export interface IOptions {
     /** Translates the sentences the model writes. */
@@ -916,80 +389,4 @@ export namespace StarDockModel {
      */
     shutdownKernel?: (id: string) => Promise<void>;
   }
-}
-
-/**
- * The kernelspec the server publishes for an environment and a dataset
- * (`jupyter_stardock.kernelspecs.kernelspec_name`); used only when a reply
- * does not name it.
- */
-export function kernelspecName(environment: string, dataset?: string | null): string {
-  const suffix = dataset ? '-' + dataset.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-') : '';
-  return `stardock-${environment}${suffix}`;
-}
-
-/**
- * Check the shape of a status reply.
- *
- * Returns `null` when the reply lacks what the panel needs, so that a version
- * mismatch between frontend and server shows as a sentence, not a crash.
- */
-export function parseStatusReply(data: unknown): IStatusReply | null {
-  if (!isRecord(data) || typeof data.version !== 'string') {
-    return null;
-  }
-  const engine = data.engine ?? null;
-  const baseImage = data.base_image ?? null;
-  if (engine !== null && !(isRecord(engine) && typeof engine.version === 'string')) {
-    return null;
-  }
-  if (
-    baseImage !== null &&
-    !(isRecord(baseImage) && typeof baseImage.name === 'string')
-  ) {
-    return null;
-  }
-  return {
-    ...data,
-    version: data.version,
-    engine: engine as IEngineInfo | null,
-    base_image:
-      baseImage === null
-        ? null
-        : ({
-            ...baseImage,
-            exists: baseImage.exists === true
-          } as IBaseImageInfo)
-  };
-}
-
-/**
- * What a failed status request still tells: StarDock's own errors carry the
- * server extension's version, so the panel can show it while the engine is down.
- */
-function knownVersion(error: unknown): IStatusReply | null {
-  const version = error instanceof ResponseError ? error.reply?.version : null;
-  return typeof version === 'string'
-    ? { version, engine: null, base_image: null }
-    : null;
-}
-
-/** The build in an `end` event, or `null` when it does not look like one. */
-function parseBuild(data: string): IBuild | null {
-  try {
-    const value: unknown = JSON.parse(data);
-    return isRecord(value) && typeof value.state === 'string'
-      ? (value as unknown as IBuild)
-      : null;
-  } catch {
-    return null;
-  }
-}
-
-function finished(build: IBuild): boolean {
-  return build.state !== 'queued' && build.state !== 'running';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise(resolve => window.setTimeout(resolve, ms));
 }

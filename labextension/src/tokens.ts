@@ -179,6 +179,12 @@ export interface IBuild {
    * recipe: they see its progress and log, but only its owner can cancel it.
    */
   following?: boolean;
+  /**
+   * `null` until the build succeeded; then the environment it made, with the
+   * kernelspec published for the build's recipe and dataset (so that nobody
+   * asks again to learn its name).
+   */
+  environment: IPublishedEnvironment | null;
 }
 
 /** The step a failed build failed at, as the server maps it back to the recipe. */
@@ -215,14 +221,17 @@ export interface IEnvironment {
   size: number;
   /** ISO 8601. */
   created: string;
-  /** Only in a `POST builds` reply: the kernelspec for the recipe's dataset. */
-  kernelspec?: string;
+}
+
+/** An environment with the kernelspec the server published for a recipe's dataset. */
+export interface IPublishedEnvironment extends IEnvironment {
+  kernelspec: string;
 }
 
 /** The reply to `POST builds`: a build started (202) or the environment (200). */
 export interface IBuildReply {
   build: IBuild | null;
-  environment: IEnvironment | null;
+  environment: IPublishedEnvironment | null;
 }
 
 /** A running StarDock kernel (its container). */

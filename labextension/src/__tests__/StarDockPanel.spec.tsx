@@ -51,7 +51,8 @@ const running: IBuild = {
   started: Date.now() / 1000 - 65,
   finished: null,
   image_id: null,
-  error: null
+  error: null,
+  environment: null
 };
 
 describe('StarDockPanel', () => {

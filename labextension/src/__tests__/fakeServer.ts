@@ -1,5 +1,8 @@
 import { ServerConnection } from '@jupyterlab/services';
 
+import { StarDockModel } from '../model';
+import { IBuild, IPublishedEnvironment } from '../tokens';
+
 /** One canned reply: an HTTP status and a JSON (or raw text) body. */
 export interface IFakeReply {
   status: number;
@@ -205,3 +208,53 @@ export const DATASETS = [
     problem: 'The folder /srv/gone does not exist.'
   }
 ];
+
+/** A model whose server answers by route (see `routedServer`); no polling, no check delay. */
+export function routedModel(
+  routes: Parameters<typeof routedServer>[0],
+  options: Partial<StarDockModel.IOptions> = {}
+): { model: StarDockModel; requests: IFakeRequest[] } {
+  const server = routedServer(routes);
+  const model = new StarDockModel({
+    refreshInterval: 0,
+    checkDelay: 0,
+    serverSettings: server.settings,
+    ...options
+  });
+  return { model, requests: server.requests };
+}
+
+/** The environment of `build()`'s recipe, as `POST builds` and a build's end name it. */
+export const ENVIRONMENT: IPublishedEnvironment = {
+  id: 'abcdef0123456789',
+  content_hash: 'abcdef0123456789' + '0'.repeat(48),
+  image_id: 'sha256:feed',
+  tags: ['stardock/env:abcdef0123456789'],
+  recipe: { apps: ['swarp'], commands: [], apt_packages: [], pip_packages: [] },
+  apps: ['swarp'],
+  size: 400_000_000,
+  created: '2026-11-22T10:00:00Z',
+  kernelspec: 'stardock-abcdef0123456789-m51'
+};
+
+/** A build of SWarp beside M51 as the server sends it: running unless `partial` says otherwise. */
+export function build(partial: Partial<IBuild> = {}): IBuild {
+  return {
+    id: 'b1',
+    recipe: { dataset: 'm51', apps: ['swarp'], commands: [], apt_packages: [], pip_packages: [] },
+    content_hash: 'abcdef0123456789' + '0'.repeat(48),
+    environment_id: 'abcdef0123456789',
+    tag: 'stardock/env:abcdef0123456789',
+    state: 'running',
+    progress: 0,
+    step: 0,
+    steps: 4,
+    created: 1000,
+    started: 1001,
+    finished: null,
+    image_id: null,
+    error: null,
+    environment: null,
+    ...partial
+  };
+}
