@@ -17,7 +17,6 @@ without a build. The dataset is not part of the image.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
@@ -28,6 +27,7 @@ from typing import Any
 from ..errors import RecipeError, StarDockError
 from ..labels import EnvironmentLabels
 from .catalog import App, Catalog
+from .content_hash import hash_parts
 from .dockerfile import DockerfileSyntaxError, Instruction, parse
 from .policy import normalize_commands, validate_apt_packages, validate_pip_packages
 
@@ -249,24 +249,13 @@ def _verify(text: str, expected: Sequence[Instruction]) -> None:
 
 
 def _content_hash(dockerfile: str, context: Mapping[str, bytes], base_image_id: str) -> str:
-    digest = hashlib.sha256()
-
-    def put(data: bytes) -> None:
-        # Length-prefixed, so no two different inputs feed the same bytes.
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-
-    put(_HASH_FORMAT)
-    put(base_image_id.encode())
-    put(dockerfile.encode())
-    for name in sorted(context):
-        put(name.encode())
-        put(context[name])
-    return digest.hexdigest()
-
-
-def _canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    names = sorted(context)
+    return hash_parts(
+        _HASH_FORMAT,
+        base_image_id.encode(),
+        dockerfile.encode(),
+        *(part for name in names for part in (name.encode(), context[name])),
+    )
 
 
 def compose(

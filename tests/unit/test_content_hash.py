@@ -8,10 +8,14 @@ shared (commit 96344f6), and must stay.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from jupyter_stardock.core.catalog import Catalog
+from jupyter_stardock.core.content_hash import hash_parts
 from jupyter_stardock.core.recipe import Recipe, compose
+from jupyter_stardock.services.base_image import base_content_hash
 
 from .conftest import AppWriter
 
@@ -63,3 +67,23 @@ def test_a_known_composition_keeps_its_content_hash_and_tag(catalog: Catalog) ->
 )
 def test_the_plainest_recipes_keep_their_content_hash(recipe: Recipe, content_hash: str) -> None:
     assert compose(recipe, Catalog({}), BASE_ID).content_hash == content_hash
+
+
+def test_each_part_is_length_prefixed() -> None:
+    assert hash_parts(b"ab", b"c") != hash_parts(b"a", b"bc")
+    assert hash_parts(b"") != hash_parts()
+    # sha256 of the 8-byte length 1 and b"a".
+    assert hash_parts(b"a") == hashlib.sha256(b"\0\0\0\0\0\0\0\1a").hexdigest()
+
+
+def test_the_base_image_and_its_root_filesystem_keep_their_hashes() -> None:
+    context = {"extra-ca/.keep": b"", "a": b"1"}
+    assert (
+        base_content_hash("FROM x\n", context, "sha256:cd")
+        == "d76b857efb8186e247fccbd03a42d5210ffb8d63a1f58f26900832ed83a8bc67"
+    )
+    # What _rootfs_tag hashes: suite, mirror, architecture.
+    assert (
+        hash_parts(b"bookworm", b"http://deb.debian.org/debian", b"x86_64")
+        == "5ea294d8da1beb82afa90a54f9ceef536d352b0e655a19a1099fabb13057a792"
+    )
