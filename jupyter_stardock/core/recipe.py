@@ -167,8 +167,15 @@ class _Section:
     note: str | None = None
 
 
-def _plain(keyword: str, argument: str) -> _Step:
-    return _Step(f"{keyword} {argument}", Instruction(keyword, (argument,)))
+def _plain(keyword: str, word: str) -> _Step:
+    """An instruction of one word (FROM, USER, WORKDIR), which Docker reads as it is."""
+    return _Step(f"{keyword} {word}", Instruction(keyword, (word,)))
+
+
+def _env(variables: Sequence[tuple[str, str]]) -> _Step:
+    """ENV of one-word values; Docker's parser reads each as its name and its value."""
+    text = " ".join(f"{name}={value}" for name, value in variables)
+    return _Step(f"ENV {text}", Instruction("ENV", tuple(p for pair in variables for p in pair)))
 
 
 def _shell(*segments: str) -> _Step:
@@ -198,7 +205,7 @@ def _apt_install(packages: Sequence[str]) -> _Step:
 def _app_section(app: App) -> _Section:
     steps = []
     if app.env:
-        steps.append(_plain("ENV", " ".join(f"{name}={value}" for name, value in app.env)))
+        steps.append(_env(app.env))
     if app.apt:
         steps.append(_apt_install(app.apt))
     steps += [_exec(step) for step in app.run]
@@ -297,7 +304,7 @@ def compose(
                 "Hold the versions apt installed",
                 (
                     _shell(f'"$STARDOCK_PYTHON" {_PIP_CONSTRAINTS_SCRIPT} {PIP_CONSTRAINTS}'),
-                    _plain("ENV", f"PIP_CONSTRAINT={PIP_CONSTRAINTS}"),
+                    _env([("PIP_CONSTRAINT", PIP_CONSTRAINTS)]),
                 ),
                 note=(
                     "pip keeps Debian's Python packages and the kernel runtime at these versions,"
