@@ -59,10 +59,11 @@ class _Heredoc(Protocol):
 class _Command(Protocol):
     """What the binding returns per instruction (a NamedTuple; the wheel has no types)."""
 
-    cmd: str  # as written, not case-folded
+    # The binding gives None for an empty string (a file of a lone "\\").
+    cmd: str | None  # as written, not case-folded
     sub_cmd: str | None  # the instruction inside ONBUILD, whose value and json follow
     json: bool
-    original: str  # the logical line, then any heredoc bodies
+    original: str | None  # the logical line, then any heredoc bodies
     start_line: int
     end_line: int
     flags: tuple[str, ...]
@@ -168,16 +169,17 @@ def _buildkit(text: str) -> tuple[_Command, ...]:
 def _trailing(command: _Command) -> str:
     """The text after the JSON array of ``command`` (Go's json.Decoder stops there)."""
     decoder = json.JSONDecoder(strict=True)
-    for match in re.finditer(r"\[", command.original):
+    original = command.original or ""
+    for match in re.finditer(r"\[", original):
         try:
-            decoded, end = decoder.raw_decode(command.original, match.start())
+            decoded, end = decoder.raw_decode(original, match.start())
         except ValueError:
             continue
         # The first array that decodes to BuildKit's values: the one it read, or
         # one inside a builder flag before it, which leaves more text after it
         # (the real array too), never less.
         if decoded == list(command.value):
-            return command.original[end:].rstrip(_GO_SPACE)
+            return original[end:].rstrip(_GO_SPACE)
     raise DockerfileSyntaxError(
         "holds a JSON array that Python and Docker decode differently", command.start_line
     )
@@ -191,7 +193,7 @@ def _onbuild_heredocs(command: _Command, lines: Sequence[str], escape: str) -> t
     directive = "" if escape == "\\" else f"# escape={escape}\n"
     alone = directive + first + "".join(lines[command.start_line : command.end_line])
     again = _buildkit(alone)
-    read_alone = [(c.cmd.upper(), c.value) for c in again]
+    read_alone = [((c.cmd or "").upper(), c.value) for c in again]
     if read_alone != [((command.sub_cmd or "").upper(), command.value)]:
         raise DockerfileSyntaxError(
             "holds an ONBUILD instruction that cannot be read alone", command.start_line
@@ -200,11 +202,11 @@ def _onbuild_heredocs(command: _Command, lines: Sequence[str], escape: str) -> t
 
 
 def _instruction(command: _Command, lines: Sequence[str], escape: str) -> Instruction:
-    keyword = command.cmd.upper()
+    keyword = (command.cmd or "").upper()
     args = tuple(command.value)
     trailing = _trailing(command) if command.json else ""
     # The logical line: heredoc bodies follow it in the binding's "original".
-    original = command.original.partition("\n")[0]
+    original = (command.original or "").partition("\n")[0]
     if command.sub_cmd:
         return Instruction(
             keyword,

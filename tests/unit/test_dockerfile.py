@@ -10,6 +10,8 @@ property is kept by a check in core/dockerfile.py and tested here.
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jupyter_stardock.core.dockerfile import Instruction, parse
 from jupyter_stardock.errors import DockerfileSyntaxError
@@ -150,3 +152,26 @@ def test_lines_split_on_newlines_only() -> None:
     for brk in ("\r", "\u2028", "\x85", "\x0b"):
         got = parse(f"FROM x\nRUN a{brk}USER root\n").instructions
         assert got[1] == Instruction("RUN", (f"a{brk}USER root",))
+
+
+DOCKERFILE_TEXT = st.lists(
+    st.one_of(
+        st.characters(),
+        st.sampled_from(
+            ["\n", "\\", "`", "RUN ", "ONBUILD ", "# escape=`", "<<EOF", '["a"]', "--x"]
+        ),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(DOCKERFILE_TEXT)
+def test_any_text_parses_or_is_refused_with_a_line(text: str) -> None:
+    # Never a crash of the process (the binding's) nor another exception.
+    try:
+        parsed = parse(text)
+    except DockerfileSyntaxError as err:
+        assert err.line >= 0
+        return
+    assert parsed.instructions
