@@ -17,7 +17,6 @@ without a build. The dataset is not part of the image.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shlex
@@ -28,6 +27,7 @@ from typing import Any
 from ..errors import RecipeError, StarDockError
 from ..labels import EnvironmentLabels
 from .catalog import App, Catalog
+from .content_hash import hash_parts
 from .dockerfile import DockerfileSyntaxError, Instruction, parse
 from .policy import normalize_commands, validate_apt_packages, validate_pip_packages
 
@@ -167,8 +167,15 @@ class _Section:
     note: str | None = None
 
 
-def _plain(keyword: str, argument: str) -> _Step:
-    return _Step(f"{keyword} {argument}", Instruction(keyword, (argument,)))
+def _plain(keyword: str, word: str) -> _Step:
+    """An instruction of one word (FROM, USER, WORKDIR), which Docker reads as it is."""
+    return _Step(f"{keyword} {word}", Instruction(keyword, (word,)))
+
+
+def _env(variables: Sequence[tuple[str, str]]) -> _Step:
+    """ENV of one-word values; Docker's parser reads each as its name and its value."""
+    text = " ".join(f"{name}={value}" for name, value in variables)
+    return _Step(f"ENV {text}", Instruction("ENV", tuple(p for pair in variables for p in pair)))
 
 
 def _shell(*segments: str) -> _Step:
@@ -198,7 +205,7 @@ def _apt_install(packages: Sequence[str]) -> _Step:
 def _app_section(app: App) -> _Section:
     steps = []
     if app.env:
-        steps.append(_plain("ENV", " ".join(f"{name}={value}" for name, value in app.env)))
+        steps.append(_env(app.env))
     if app.apt:
         steps.append(_apt_install(app.apt))
     steps += [_exec(step) for step in app.run]
@@ -249,24 +256,13 @@ def _verify(text: str, expected: Sequence[Instruction]) -> None:
 
 
 def _content_hash(dockerfile: str, context: Mapping[str, bytes], base_image_id: str) -> str:
-    digest = hashlib.sha256()
-
-    def put(data: bytes) -> None:
-        # Length-prefixed, so no two different inputs feed the same bytes.
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-
-    put(_HASH_FORMAT)
-    put(base_image_id.encode())
-    put(dockerfile.encode())
-    for name in sorted(context):
-        put(name.encode())
-        put(context[name])
-    return digest.hexdigest()
-
-
-def _canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    names = sorted(context)
+    return hash_parts(
+        _HASH_FORMAT,
+        base_image_id.encode(),
+        dockerfile.encode(),
+        *(part for name in names for part in (name.encode(), context[name])),
+    )
 
 
 def compose(
@@ -308,7 +304,7 @@ def compose(
                 "Hold the versions apt installed",
                 (
                     _shell(f'"$STARDOCK_PYTHON" {_PIP_CONSTRAINTS_SCRIPT} {PIP_CONSTRAINTS}'),
-                    _plain("ENV", f"PIP_CONSTRAINT={PIP_CONSTRAINTS}"),
+                    _env([("PIP_CONSTRAINT", PIP_CONSTRAINTS)]),
                 ),
                 note=(
                     "pip keeps Debian's Python packages and the kernel runtime at these versions,"

@@ -18,18 +18,18 @@ tag and builds nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._version import __version__
+from ..core.content_hash import hash_parts
 from ..engine.client import Engine, ImageInfo
 from ..errors import BaseImageError, EngineError, StarDockError
 from ..labels import BaseImageLabels
@@ -38,6 +38,7 @@ from ..paths import images_dir
 __all__ = [
     "BaseImageRequest",
     "BaseImageResult",
+    "base_content_hash",
     "ensure_base_image",
     "host_debian_mirror",
     "read_extra_certs",
@@ -135,12 +136,15 @@ def host_debian_mirror(
     return None
 
 
-def _digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h.hexdigest()
+def base_content_hash(dockerfile: str, context: Mapping[str, bytes], source_id: str) -> str:
+    """What names the base image: its Dockerfile, context files and the image it starts from."""
+    names = sorted(context)
+    return hash_parts(
+        dockerfile.encode(),
+        json.dumps(names).encode(),
+        *(context[name] for name in names),
+        source_id.encode(),
+    )
 
 
 def base_context(certs: dict[str, bytes]) -> tuple[str, dict[str, bytes]]:
@@ -161,7 +165,7 @@ def base_context(certs: dict[str, bytes]) -> tuple[str, dict[str, bytes]]:
 
 def _rootfs_tag(suite: str, mirror: str) -> str:
     arch = os.uname().machine
-    return f"{ROOTFS_REPOSITORY}:{suite}-{_digest(suite.encode(), mirror.encode(), arch.encode())[:12]}"
+    return f"{ROOTFS_REPOSITORY}:{suite}-{hash_parts(suite.encode(), mirror.encode(), arch.encode())[:12]}"
 
 
 def _bootstrap_rootfs(
@@ -278,12 +282,7 @@ def ensure_base_image(
         from_ref = request.upstream
 
     dockerfile, context = base_context(certs)
-    content_hash = _digest(
-        dockerfile.encode(),
-        json.dumps(sorted(context)).encode(),
-        *(context[name] for name in sorted(context)),
-        source.id.encode(),
-    )
+    content_hash = base_content_hash(dockerfile, context, source.id)
     tag = f"{request.repository}:{content_hash[:16]}"
     existing = engine.image_sync(tag)
     if existing is not None and not request.rebuild:

@@ -20,7 +20,6 @@ from jupyter_stardock.core.recipe import (
 )
 from jupyter_stardock.errors import (
     CatalogError,
-    DockerfileSyntaxError,
     PolicyError,
     RecipeError,
     StarDockError,
@@ -424,81 +423,6 @@ def test_a_list_of_commands_reads_back_in_order(texts: list[str]) -> None:
     except PolicyError:
         return
     assert [r.args for r in user_runs(spec)] == [("/bin/sh", "-c", c) for c in spec.recipe.commands]
-
-
-# --- the Dockerfile parser itself -------------------------------------------------------
-
-
-def test_parser_continuations_comments_and_flags() -> None:
-    text = (
-        "\ufeffFROM x\r\n"
-        "RUN a \\\n"
-        "# a comment inside\n"
-        "\n"
-        "    b \\  \n"
-        "  c\n"
-        'COPY --chown=1:1 --from="st age" a b\n'
-        "   # indented comment\n"
-        'run ["x"]  \n'
-    )
-    got = parse(text).instructions
-    assert got == (
-        Instruction("FROM", ("x",)),
-        Instruction("RUN", ("a     b   c",)),
-        Instruction("COPY", ("a b",), flags=("--chown=1:1", "--from=st age")),
-        Instruction("RUN", ("x",), json=True),
-    )
-    assert (got[1].start_line, got[1].end_line) == (2, 6)
-
-
-def test_parser_directives_only_at_the_top() -> None:
-    top = parse("# syntax=docker/dockerfile:1\n# escape=`\nFROM x\nRUN a `\n  b\n")
-    assert top.directives == {"syntax": "docker/dockerfile:1", "escape": "`"}
-    assert top.instructions[1] == Instruction("RUN", ("a   b",))
-    late = parse("# hello\n# escape=`\nFROM x\nRUN a \\\n  b\n")
-    assert late.directives == {} and late.instructions[1] == Instruction("RUN", ("a   b",))
-    with pytest.raises(DockerfileSyntaxError, match="only one escape"):
-        parse("# escape=`\n# escape=`\nFROM x\n")
-    with pytest.raises(DockerfileSyntaxError, match="invalid escape"):
-        parse("# escape=x\nFROM x\n")
-
-
-def test_parser_json_or_shell_form() -> None:
-    got = parse(
-        'FROM x\nRUN ["a", "b c"]\nRUN [not json] && x\nRUN ["a"] && rm -rf /\nCMD ["a\\u00e9"]\n'
-    ).instructions
-    assert got[1] == Instruction("RUN", ("a", "b c"), json=True)
-    assert got[2] == Instruction("RUN", ("[not json] && x",))
-    assert got[3].json and got[3].args == ("a",) and got[3].trailing == " && rm -rf /"
-    assert got[4].args == ("aé",)
-    with pytest.raises(DockerfileSyntaxError, match="strings only"):
-        parse('FROM x\nRUN ["a", 1]\n')
-
-
-def test_parser_heredocs_swallow_lines() -> None:
-    got = parse(
-        "FROM x\nRUN cat <<EOF >/a && cat <<-'END'\nUSER root\nEOF\n\t\tEND\nUSER me\n"
-    ).instructions
-    assert got[1].heredocs == ("EOF", "END")
-    assert [i.keyword for i in got] == ["FROM", "RUN", "USER"]
-    assert parse('FROM x\nRUN ["cat", "<<EOF"]\nUSER a\n').instructions[2].keyword == "USER"
-    with pytest.raises(DockerfileSyntaxError, match="unterminated heredoc"):
-        parse("FROM x\nRUN cat <<EOF\nno end\n")
-
-
-def test_parser_refuses_what_docker_versions_read_differently() -> None:
-    with pytest.raises(DockerfileSyntaxError, match="line 2: ends in an escaped escape"):
-        parse("FROM x\nRUN echo \\\\\nUSER root\n")
-    with pytest.raises(DockerfileSyntaxError, match="64 KiB"):
-        parse("FROM x\nRUN " + "x" * 70000 + "\n")
-    with pytest.raises(DockerfileSyntaxError, match="no instructions"):
-        parse("# only\n\n")
-
-
-def test_parser_onbuild_and_unknown_words() -> None:
-    got = parse("FROM x\nONBUILD RUN cat <<EOF\nbody\nEOF\nBOGUS words here\n").instructions
-    assert got[1].sub == Instruction("RUN", ("cat <<EOF",)) and got[1].heredocs == ("EOF",)
-    assert got[2] == Instruction("BOGUS", ("words here",))
 
 
 def test_the_recipe_label_is_read_in_one_place() -> None:
