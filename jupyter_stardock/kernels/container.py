@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
 
@@ -58,9 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: The engine's answer to a create whose container name is taken.
-_NAME_CONFLICT = 409
 
 
 class ContainerKernel:
@@ -140,7 +138,8 @@ class ContainerKernel:
             try:
                 self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
             except EngineError as err:
-                if err.engine_status != _NAME_CONFLICT:
+                # Told by the engine's status, never by its words: 409 is the name taken.
+                if err.engine_status != HTTPStatus.CONFLICT:
                     raise
                 # A container of an earlier run of this kernel id was left (a start that
                 # died half-way): it goes, and the start is tried once more.
