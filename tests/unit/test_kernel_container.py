@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
 
 from jupyter_stardock.core.datasets import Dataset
 from jupyter_stardock.core.kernelspecs import KernelspecStore, kernelspec_name
 from jupyter_stardock.core.outputs import ArchiveStore, checksum_listing
+from jupyter_stardock.engine.client import ContainerSpec
+from jupyter_stardock.errors import EngineError, KernelStartError
+from jupyter_stardock.kernels import runtime
 from jupyter_stardock.kernels.container import ContainerKernel, KernelLaunch, KernelSettings
+from jupyter_stardock.kernels.launch import container_uid, container_user
+from jupyter_stardock.labels import KernelLabels
+
+T = TypeVar("T")
 
 
-def _kernel(tmp_path: Path, **settings: object) -> ContainerKernel:
+def _kernel(tmp_path: Path, engine: object = None, **settings: object) -> ContainerKernel:
     launch = KernelLaunch(
         kernel_id="k-123",
         kernel_name="StarDock · Astropy · M51",
@@ -27,7 +39,7 @@ def _kernel(tmp_path: Path, **settings: object) -> ContainerKernel:
         gid=1000,
         ipc_parent=tmp_path / "ipc",
     )
-    return ContainerKernel(engine=None, settings=KernelSettings(**settings), launch=launch)  # type: ignore[arg-type]
+    return ContainerKernel(engine=engine, settings=KernelSettings(**settings), launch=launch)  # type: ignore[arg-type]
 
 
 def test_hardened_by_default(tmp_path) -> None:
@@ -107,6 +119,100 @@ def test_connection_file_is_never_written_through_a_link(tmp_path) -> None:
     kernel._prepare_runtime()
     assert victim.read_text() == "keep" and oct(victim.stat().st_mode & 0o777) == "0o644"
     assert not conn.is_symlink() and json.loads(conn.read_text())["key"]
+
+
+class _TakenNameEngine:
+    """An engine whose first create meets a container of the same name, with ``status``."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        self.status, self.message = status, message
+        self.created: list[str] = []
+        self.removed: list[str] = []
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(*args, **kwargs)
+
+    run_long = run
+
+    def run_container_sync(self, spec: ContainerSpec) -> str:
+        if not self.created and not self.removed:
+            self.created.append("refused")
+            raise EngineError(self.message, engine_status=self.status)
+        self.created.append(spec.name or "")
+        return "c-2"
+
+    def remove_container_sync(self, container_id: str) -> None:
+        self.removed.append(container_id)
+
+
+def _start(kernel: ContainerKernel, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    # No mount in a unit test (a root test run would bind-mount the outputs folder).
+    monkeypatch.setattr("jupyter_stardock.kernels.container.protect_outputs", lambda *a, **k: None)
+    return dict(asyncio.run(kernel.start({})))
+
+
+def test_a_left_container_of_the_same_name_goes_and_the_start_is_tried_again(
+    tmp_path, monkeypatch
+) -> None:
+    engine = _TakenNameEngine(409, "The container name is already in use by another one")
+    kernel = _kernel(tmp_path, engine)
+    info = _start(kernel, monkeypatch)
+    assert engine.removed == ["stardock-kernel-k-123"]
+    assert engine.created == ["refused", "stardock-kernel-k-123"]
+    assert kernel.container_id == "c-2"
+    # The host's side of the same connection the kernel was given (its key as bytes).
+    assert kernel.ipc_dir is not None and info["ip"] == str(kernel.ipc_dir / "k")
+    conn = json.loads((tmp_path / "private" / "run" / "connection.json").read_text())
+    assert info["key"] == conn["key"].encode()
+    ports = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+    assert [info[p] for p in ports] == [conn[p] for p in ports]
+
+
+def test_a_conflict_is_told_by_the_engines_status_not_by_its_words(tmp_path, monkeypatch) -> None:
+    engine = _TakenNameEngine(500, "Conflict: the engine's words, with another status")
+    kernel = _kernel(tmp_path, engine)
+    with pytest.raises(KernelStartError, match="could not start: Conflict"):
+        _start(kernel, monkeypatch)
+    assert engine.removed == [] and kernel.container_id is None
+
+
+def test_both_ends_of_a_tcp_kernel_share_one_curve_keypair(tmp_path) -> None:
+    kernel = _kernel(tmp_path, allow_network=True)
+    kernel._prepare_runtime()
+    conn = json.loads((tmp_path / "private" / "run" / "connection.json").read_text())
+    assert conn["transport"] == "tcp" and conn["ip"] == "0.0.0.0"
+    assert (conn["curve_publickey"], conn["curve_secretkey"]) == kernel.curve
+    assert kernel.ipc_dir is None and not (tmp_path / "ipc").exists()
+
+
+def test_a_containers_user_is_read_back_as_it_was_written() -> None:
+    assert container_uid(container_user(1000, 100)) == 1000
+    assert container_uid("") is None and container_uid("stardock") is None
+
+
+def test_labelled_folders_are_used_only_where_this_server_makes_them(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(runtime, "ipc_parent", lambda: tmp_path / "ipc")
+    state = tmp_path / "state"
+    ours_runtime, ours_ipc = state / "runtime" / "r1", tmp_path / "ipc" / "i1"
+    elsewhere = tmp_path / "home" / "r1"
+    for folder in (ours_runtime, ours_ipc, elsewhere):
+        folder.mkdir(parents=True)
+    (ours_runtime / "connection.json").write_text(json.dumps({"key": "abc"}))
+
+    def labels(runtime_dir: Path, ipc: Path | None) -> KernelLabels:
+        return KernelLabels(kernel_id="k-1", runtime=str(runtime_dir), ipc=str(ipc or ""))
+
+    assert runtime.folders_are_ours(labels(ours_runtime, ours_ipc), state)
+    assert runtime.folders_are_ours(labels(ours_runtime, None), state)
+    assert not runtime.folders_are_ours(labels(elsewhere, ours_ipc), state)
+    assert not runtime.folders_are_ours(labels(ours_runtime, elsewhere), state)
+    assert runtime.connection_key(ours_runtime) == "abc"
+    (elsewhere / "connection.json").symlink_to(ours_runtime / "connection.json")
+    assert runtime.connection_key(elsewhere) is None  # never read through a link
+    runtime.drop_labelled_folders(labels(elsewhere, elsewhere), state)
+    assert elsewhere.is_dir()
+    runtime.drop_labelled_folders(labels(ours_runtime, ours_ipc), state)
+    assert not ours_runtime.exists() and not ours_ipc.exists()
 
 
 def test_kernelspecs_written_and_pruned(tmp_path) -> None:
