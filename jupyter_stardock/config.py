@@ -358,6 +358,11 @@ class StarDockSettings(LoggingConfigurable):
         ),
     )
 
+    @property
+    def archive_dir(self) -> Path:
+        """Where kernels' output archives go: in state_dir, the server's own."""
+        return Path(self.state_dir) / "archives"
+
     @default("outputs_store")
     def _default_outputs_store(self) -> str:
         return str(Path(self.state_dir) / "outputs")

@@ -136,7 +136,9 @@ class ContainerKernel:
         spec = self.container_spec(env)
         try:
             try:
-                self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
+                # Create and start can take seconds on a loaded engine: the long pool,
+                # not the quick one whose timeout (engine_timeout) is sized for status calls.
+                self.container_id = await self.engine.run_long(self.engine.run_container_sync, spec)
             except EngineError as err:
                 # Told by the engine's status, never by its words: 409 is the name taken.
                 if err.engine_status != HTTPStatus.CONFLICT:
@@ -144,7 +146,7 @@ class ContainerKernel:
                 # A container of an earlier run of this kernel id was left (a start that
                 # died half-way): it goes, and the start is tried once more.
                 await self.engine.run(self.engine.remove_container_sync, spec.name or "")
-                self.container_id = await self.engine.run(self.engine.run_container_sync, spec)
+                self.container_id = await self.engine.run_long(self.engine.run_container_sync, spec)
         except StarDockError as err:
             raise KernelStartError(f"The kernel's container could not start: {err}") from err
         return await self._host_connection()

@@ -2,7 +2,7 @@
 
 Registered in the ``jupyter_client.kernel_provisioners`` entry-point group as
 ``stardock-provisioner``; StarDock kernelspecs name it. A thin adapter: the
-container lifecycle lives in kernels.py.
+container lifecycle lives in container.py, the operator's settings in settings.py.
 
 jupyter_client facts this relies on (see shared/PITFALLS.md):
 - the same instance serves every restart of a kernel, and ``kill``/``terminate``
@@ -18,7 +18,6 @@ jupyter_client facts this relies on (see shared/PITFALLS.md):
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import pwd
 import secrets
@@ -29,12 +28,11 @@ from typing import Any
 from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from tornado import web
-from traitlets import Bool, Float, Int, List, Unicode
+from traitlets import Unicode
 
 from ..config import StarDockSettings
 from ..core.datasets import Dataset
 from ..core.outputs import link_outputs, make_outputs_dir
-from ..core.outputs_mounts import parse_size
 from ..core.users import local_groups, server_user
 from ..engine.client import Engine
 from ..errors import StarDockError
@@ -44,13 +42,15 @@ from ..labels import EnvironmentLabels, KernelLabels
 from .container import (
     ContainerKernel,
     KernelLaunch,
-    KernelSettings,
     KernelStartError,
     MountedDataset,
     ipc_parent,
     mounted_dataset,
 )
 from .host import KernelHost, host_for, standalone_host
+from .launch import container_name
+from .runtime import connection_key, folders_are_ours, runtime_root
+from .settings import ContainerSettings
 
 __all__ = ["KernelStartHTTPError", "StarDockProvisioner"]
 
@@ -71,7 +71,9 @@ class KernelStartHTTPError(web.HTTPError):
         return self.message
 
 
-class StarDockProvisioner(KernelProvisionerBase):
+# KernelProvisionerMeta derives from both ABCMeta and traitlets' metaclass, so the mixin fits;
+# mypy cannot see through jupyter_client's own "type: ignore" on that declaration.
+class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ignore[metaclass]
     """Runs ipykernel in a StarDock environment's container, beside a read-only dataset."""
 
     # -- from the kernelspec (per environment and dataset) ----------------
@@ -79,108 +81,6 @@ class StarDockProvisioner(KernelProvisionerBase):
     image = Unicode(help="The environment's image, e.g. stardock/env:0123456789abcdef.")
     environment = Unicode(help="The environment id (the image's content hash prefix).")
     dataset = Unicode("", help="The id of the dataset mounted at /data; empty for none.")
-
-    # -- operator settings (c.StarDockProvisioner.*) ----------------------
-
-    mem_limit = Unicode(
-        "4g",
-        allow_none=True,
-        config=True,
-        help="Memory limit of each kernel container (docker syntax, e.g. '4g'); None for no limit. Swap beyond it is not allowed.",
-    )
-    cpu_limit = Float(
-        2.0,
-        allow_none=True,
-        config=True,
-        help="CPUs each kernel container may use (e.g. 1.5); None for no limit.",
-    )
-    pids_limit = Int(
-        512,
-        allow_none=True,
-        config=True,
-        help="Most processes and threads a kernel container may run; stops fork bombs.",
-    )
-    read_only_root = Bool(
-        True,
-        config=True,
-        help="Mount the container's root filesystem read-only; /tmp and the home folder are tmpfs, /outputs is writable.",
-    )
-    drop_capabilities = Bool(
-        True, config=True, help="Drop all Linux capabilities from kernel containers."
-    )
-    no_new_privileges = Bool(
-        True, config=True, help="Forbid privilege gain (setuid binaries) inside kernel containers."
-    )
-    allow_network = Bool(
-        False,
-        config=True,
-        help=(
-            "Give kernel containers a network (and talk to them over TCP on published ports). "
-            "Off by default: the kernel reaches the server over ipc sockets and nothing else."
-        ),
-    )
-    network = Unicode(
-        "bridge", config=True, help="Docker network for kernel containers when allow_network is on."
-    )
-    host_address = Unicode(
-        "127.0.0.1",
-        config=True,
-        help="Host address kernel ports are published on with allow_network (the engine host's address for a remote engine). Never 0.0.0.0.",
-    )
-    encrypt_tcp = Bool(
-        True,
-        config=True,
-        help=(
-            "Encrypt and authenticate kernel traffic with per-kernel CurveZMQ keys when kernels "
-            "use TCP (allow_network, a remote engine, hub service mode). ipc never leaves the host."
-        ),
-    )
-    tmp_size = Unicode(
-        "1g", config=True, help="Size of the tmpfs mounted at /tmp in kernel containers."
-    )
-    home_size = Unicode(
-        "256m", config=True, help="Size of the tmpfs home folder of kernel containers."
-    )
-    env_allowlist = List(
-        Unicode(),
-        ["LANG", "LC_ALL", "LC_CTYPE", "TZ", "JPY_SESSION_NAME"],
-        config=True,
-        help="Names of the server's environment variables passed into kernel containers; nothing else is (no tokens, no secrets).",
-    )
-    data_mount = Unicode(
-        "/data", config=True, help="Where the dataset is mounted (read-only) in the container."
-    )
-    outputs_mount = Unicode(
-        "/outputs", config=True, help="Where the kernel's read/write outputs folder is mounted."
-    )
-    outputs_subdir = Unicode(
-        "stardock-outputs",
-        config=True,
-        help="Folder below the server's root directory that holds each kernel's outputs folder (shown in the file browser).",
-    )
-    root_kernel_uid = Int(
-        1000,
-        config=True,
-        help="When the server itself runs as root, the unprivileged uid kernels run as (kernels never run as root).",
-    )
-    root_kernel_gid = Int(1000, config=True, help="The gid that goes with root_kernel_uid.")
-    outputs_quota = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help=(
-            "Most bytes one kernel may write to its outputs folder, e.g. '2g'; a write past "
-            "it fails in the kernel with 'No space left on device' and what was written "
-            "stays. Needs the server (or the hub service) to run as root: the folder "
-            "becomes a file system of that size while the kernel runs. None: no limit."
-        ),
-    )
-    log_max_size = Unicode(
-        "1m", config=True, help="Cap of each kernel container's engine log file."
-    )
-    stop_timeout = Int(
-        5, config=True, help="Seconds a kernel container gets to stop before it is killed."
-    )
 
     # -- state ------------------------------------------------------------
 
@@ -205,42 +105,6 @@ class StarDockProvisioner(KernelProvisionerBase):
             )
             self.update_config(config)
         return self._standalone
-
-    def _settings(self) -> KernelSettings:
-        if self.host_address in ("0.0.0.0", "::", ""):
-            raise KernelStartError(
-                "c.StarDockProvisioner.host_address must not bind all interfaces; use 127.0.0.1 or one address."
-            )
-        return KernelSettings(
-            mem_limit=self.mem_limit,
-            cpus=self.cpu_limit,
-            pids_limit=self.pids_limit,
-            read_only_root=self.read_only_root,
-            drop_capabilities=self.drop_capabilities,
-            no_new_privileges=self.no_new_privileges,
-            allow_network=self.allow_network,
-            network=self.network,
-            host_address=self.host_address,
-            tmp_size=self.tmp_size,
-            home_size=self.home_size,
-            env_allowlist=tuple(self.env_allowlist),
-            data_mount=self.data_mount,
-            outputs_mount=self.outputs_mount,
-            log_max_size=self.log_max_size,
-            stop_timeout=self.stop_timeout,
-            encrypt_tcp=self.encrypt_tcp,
-            outputs_quota=self._outputs_quota_bytes(),
-        )
-
-    def _outputs_quota_bytes(self) -> int | None:
-        if self.outputs_quota is None:
-            return None
-        if os.geteuid() != 0:
-            raise KernelStartError(
-                "c.StarDockProvisioner.outputs_quota needs the server to run as root (it "
-                "mounts a file system of that size); unset it or run the hub service."
-            )
-        return parse_size(self.outputs_quota)
 
     def _root_dir(self) -> Path:
         # The MultiKernelManager (our parent's parent in jupyter_server) knows the
@@ -361,7 +225,7 @@ class StarDockProvisioner(KernelProvisionerBase):
         else:
             started = time.time()
             key = secrets.token_hex(32)
-            runtime = state / "runtime" / secrets.token_hex(8)
+            runtime = runtime_root(state) / secrets.token_hex(8)
             parent, trusted = self._outputs_place(app, owner)
             outputs = await engine.run(
                 make_outputs_dir,
@@ -387,7 +251,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             dataset=dataset,
             outputs_dir=outputs,
             runtime_dir=runtime,
-            archive_dir=Path(app.state_dir) / "archives",
+            archive_dir=app.archive_dir,
             uid=uid,
             gid=gid,
             started=started,
@@ -401,7 +265,7 @@ class StarDockProvisioner(KernelProvisionerBase):
             client_id=client_id or self.kernel_id,
         )
         self._adopt = orphan if orphan is not None else None
-        return ContainerKernel(engine, self._settings(), launch)
+        return ContainerKernel(engine, self.kernel_settings(), launch)
 
     async def _orphan(self, engine: Engine, state: Path) -> dict[str, Any] | None:
         """A running container of this very kernel id, left by a server that died.
@@ -411,23 +275,17 @@ class StarDockProvisioner(KernelProvisionerBase):
         folders must be where this server makes them; its key is read from the
         connection file in the server-only folder.
         """
-        data = await engine.run(engine.inspect_container_sync, f"stardock-kernel-{self.kernel_id}")
+        data = await engine.run(engine.inspect_container_sync, container_name(self.kernel_id))
         if not data or not (data.get("State") or {}).get("Running"):
             return None
         kernel = KernelLabels.from_labels((data.get("Config") or {}).get("Labels"))
-        if kernel is None:
+        if kernel is None or not folders_are_ours(kernel, state):
             return None
-        runtime, ipc = Path(kernel.runtime or "/nonexistent"), kernel.ipc
-        if runtime.parent != state / "runtime":
+        key = connection_key(Path(kernel.runtime))
+        if key is None:
             return None
-        if ipc and Path(ipc).parent != ipc_parent():
-            return None
-        try:
-            fd = os.open(runtime / "connection.json", os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd) as f:
-                data["stardock_key"] = json.load(f)["key"]
-        except (OSError, ValueError, KeyError):
-            return None
+        data["stardock_key"] = key
+        ipc = kernel.ipc
         data["stardock_ipc"] = Path(ipc) if ipc else None
         return data
 
