@@ -1,232 +1,48 @@
-"""The Docker Engine, seen through docker-py: the only module that imports docker.
+"""The Docker Engine as StarDock uses it: an async facade whose calls never block the event loop.
 
 Every call runs in a dedicated thread pool, never on the event loop and never in
-the loop's default executor (jupyter_server uses that one too). docker-py's
-thread safety is undocumented (docker-py#3229), so each worker thread owns its
-own client. Two kinds of client exist per thread: a *quick* one whose socket
-timeout is short (status, inspect: the server must answer 503 within seconds
-when the engine is gone) and a *long* one with no read timeout, for builds and
-imports whose steps may print nothing for many minutes.
+the loop's default executor (jupyter_server uses that one too). The clients those
+threads use, and how their failures become our errors, are in connection.py; the
+build's stream and its cancellation in build.py and build_stream.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import json
-import os
-import socket
-import tarfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from functools import partial
+from http import HTTPStatus
 from typing import IO, Any, TypeVar
 
-import docker
-import requests
 from docker import errors as docker_errors
 from docker.api import APIClient
+from docker.types import LogConfig, Mount
 
-from ..errors import BuildFailed, EngineError, EngineUnavailable, NotFound
+from ..errors import EngineError, EngineUnavailable, NotFound
+from .build import build_image, per_batch, to_loop
+from .build_stream import OnLines
+from .connection import DEFAULT_SOCKET, Connections
+from .connection import StreamingAPIClient as _Client
+from .context import make_context_tar
+from .references import repository_and_tag
+from .types import BindMount, BuildResult, ContainerSpec, EngineInfo, ImageInfo
 
-__all__ = ["BuildResult", "ContainerSpec", "Engine", "EngineInfo", "ImageInfo", "make_context_tar"]
+__all__ = [
+    "DEFAULT_SOCKET",
+    "BindMount",
+    "BuildResult",
+    "ContainerSpec",
+    "Engine",
+    "EngineInfo",
+    "ImageInfo",
+    "make_context_tar",
+]
 
 T = TypeVar("T")
-
-DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """What ``GET /stardock/api/status`` reports of the engine."""
-
-    address: str
-    version: str
-    api_version: str
-    storage_driver: str
-    os: str
-    kernel_version: str
-    architecture: str
-    cpus: int
-    memory_bytes: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "address": self.address,
-            "version": self.version,
-            "api_version": self.api_version,
-            "storage_driver": self.storage_driver,
-            "os": self.os,
-            "kernel_version": self.kernel_version,
-            "architecture": self.architecture,
-            "cpus": self.cpus,
-            "memory_bytes": self.memory_bytes,
-        }
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    id: str
-    tags: tuple[str, ...]
-    labels: Mapping[str, str]
-    created: str
-    size: int
-
-    @classmethod
-    def from_inspect(cls, data: Mapping[str, Any]) -> ImageInfo:
-        config = data.get("Config") or {}
-        return cls(
-            id=data["Id"],
-            tags=tuple(data.get("RepoTags") or ()),
-            labels=dict(config.get("Labels") or {}),
-            created=data.get("Created", ""),
-            size=int(data.get("Size") or 0),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "tags": list(self.tags),
-            "labels": dict(self.labels),
-            "created": self.created,
-            "size": self.size,
-        }
-
-
-@dataclass(frozen=True)
-class BindMount:
-    source: str
-    target: str
-    read_only: bool = True
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """Everything a kernel container is created with: plain data, no docker types."""
-
-    image: str
-    command: list[str]
-    name: str | None = None
-    user: str = ""
-    environment: Mapping[str, str] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    mounts: tuple[BindMount, ...] = ()
-    tmpfs: Mapping[str, str] = field(default_factory=dict)
-    working_dir: str | None = None
-    network_mode: str = "none"
-    #: container port -> host address; the engine picks the host port (no races).
-    ports: Mapping[int, str] = field(default_factory=dict)
-    read_only: bool = True
-    cap_drop: tuple[str, ...] = ("ALL",)
-    cap_add: tuple[str, ...] = ()
-    security_opt: tuple[str, ...] = ("no-new-privileges",)
-    mem_limit: str | None = None
-    nano_cpus: int | None = None
-    pids_limit: int | None = None
-    init: bool = True
-    log_max_size: str = "1m"
-    log_max_files: int = 2
-
-    def host_config(self, api: APIClient) -> dict[str, Any]:
-        from docker.types import LogConfig, Mount
-
-        return api.create_host_config(
-            # Mounts, not volumes: a missing source fails instead of being created.
-            mounts=[
-                Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in self.mounts
-            ],
-            tmpfs=dict(self.tmpfs) or None,
-            network_mode=self.network_mode,
-            port_bindings={port: (address, None) for port, address in self.ports.items()} or None,
-            read_only=self.read_only,
-            cap_drop=list(self.cap_drop) or None,
-            cap_add=list(self.cap_add) or None,
-            security_opt=list(self.security_opt) or None,
-            mem_limit=self.mem_limit,
-            memswap_limit=self.mem_limit,  # no swap beyond the memory limit
-            nano_cpus=self.nano_cpus,
-            pids_limit=self.pids_limit,
-            init=self.init,
-            log_config=LogConfig(
-                type="json-file",
-                config={"max-size": self.log_max_size, "max-file": str(self.log_max_files)},
-            ),
-            privileged=False,
-            ipc_mode="private",
-            pid_mode=None,
-            auto_remove=False,  # we want the exit code and the last log lines
-        )
-
-
-#: Log batches a build may have waiting for the event loop before it is slowed down.
-_PENDING_BATCHES = 64
-
-
-@dataclass
-class BuildResult:
-    image_id: str
-    #: Build steps seen ("Step 3/9"), for progress bars.
-    steps_total: int = 0
-    lines: int = 0
-    intermediate_containers: list[str] = field(default_factory=list)
-    #: The unfinished last line of the stream so far.
-    partial: str = ""
-
-
-class _Client(APIClient):
-    """An APIClient that remembers its streaming response, so another thread can cut it.
-
-    docker-py gives no handle on a running build. Closing the connection is what
-    makes the engine stop a classic build (it cancels the request's context and,
-    with ``forcerm``, removes the step's container), so we keep the response.
-    """
-
-    current_response: requests.Response | None = None
-
-    def _post(self, url: str, **kwargs: Any) -> requests.Response:
-        response: requests.Response = super()._post(url, **kwargs)
-        if kwargs.get("stream"):
-            self.current_response = response
-        return response
-
-
-def _cut(response: requests.Response | None) -> None:
-    """Shut a streaming response's socket down; a blocked read in another thread wakes up."""
-    if response is None:
-        return
-    with contextlib.suppress(Exception):
-        sock = response.raw._fp.fp.raw._sock  # http.client -> BufferedReader -> SocketIO
-        sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(Exception):
-        response.close()
-
-
-def make_context_tar(dockerfile: str, files: Mapping[str, bytes]) -> bytes:
-    """A reproducible build context: sorted names, fixed owners and times."""
-    buf = io.BytesIO()
-    entries = dict(files)
-    entries["Dockerfile"] = dockerfile.encode("utf-8")
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs: set[str] = set()
-        for name in sorted(entries):
-            parts = name.split("/")[:-1]
-            for i in range(1, len(parts) + 1):
-                d = "/".join(parts[:i])
-                if d not in dirs:
-                    dirs.add(d)
-                    info = tarfile.TarInfo(d)
-                    info.type = tarfile.DIRTYPE
-                    info.mode = 0o755
-                    tar.addfile(info)
-            data = entries[name]
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755 if name.endswith(".sh") else 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class Engine:
@@ -243,8 +59,7 @@ class Engine:
         timeout: float = 2.0,
         max_workers: int = 8,
     ) -> None:
-        self.base_url = base_url or None
-        self.timeout = timeout
+        self._connections = Connections(base_url, timeout)
         # Builds hold a worker for their whole duration; quick queries get their
         # own pool so a status request never queues behind ten-minute builds.
         self._executor = ThreadPoolExecutor(
@@ -253,7 +68,6 @@ class Engine:
         self._quick_executor = ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="stardock-query"
         )
-        self._local = threading.local()
         self._closed = False
 
     # -- plumbing ---------------------------------------------------------
@@ -261,71 +75,15 @@ class Engine:
     @property
     def address(self) -> str:
         """The address we try, for messages."""
-        return self.base_url or os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-
-    def _kwargs(self, timeout: float | None) -> dict[str, Any]:
-        if self.base_url:
-            tls: Any = False
-            if self.base_url.startswith(("tcp://", "https://")) and os.environ.get(
-                "DOCKER_TLS_VERIFY"
-            ):
-                # Same as docker-py's kwargs_from_env, but for an address given in config.
-                env_kwargs = docker.utils.kwargs_from_env(
-                    environment={**os.environ, "DOCKER_HOST": self.base_url}
-                )
-                tls = env_kwargs.get("tls", False)
-            return {"base_url": self.base_url, "tls": tls, "timeout": timeout, "version": "auto"}
-        kwargs = docker.utils.kwargs_from_env()
-        kwargs.setdefault("base_url", DEFAULT_SOCKET)
-        return {**kwargs, "timeout": timeout, "version": "auto"}
+        return self._connections.address
 
     def _client(self, quick: bool = True) -> _Client:
         """This thread's client (made on first use; made again after a failed connect)."""
-        attr = "quick" if quick else "long"
-        client: _Client | None = getattr(self._local, attr, None)
-        if client is None:
-            # A long client still connects quickly: only its reads wait forever.
-            timeout = self.timeout if quick else None
-            try:
-                client = _Client(**self._kwargs(timeout))
-            except docker_errors.DockerException as err:
-                raise self._unavailable(err) from err
-            if not quick:
-                client.timeout = None
-            setattr(self._local, attr, client)
-        return client
-
-    def _forget_clients(self) -> None:
-        for attr in ("quick", "long"):
-            client = getattr(self._local, attr, None)
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    client.close()
-                setattr(self._local, attr, None)
-
-    def _unavailable(self, err: BaseException) -> EngineUnavailable:
-        reason = _short_reason(err)
-        return EngineUnavailable(
-            f"Could not reach the Docker Engine at {self.address} ({reason}). "
-            "Start the engine (for example `sudo systemctl start docker`, or `sudo dockerd &`), "
-            "check that this user may use its socket, or point StarDock at another engine "
-            "with DOCKER_HOST or c.StarDockApp.docker_host."
-        )
+        return self._connections.client(quick)
 
     def _call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` mapping connection failures to EngineUnavailable (in a worker thread)."""
-        try:
-            return fn()
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
-            self._forget_clients()
-            raise self._unavailable(err) from err
-        except docker_errors.DockerException as err:
-            if isinstance(err, docker_errors.NotFound):
-                raise NotFound(_explanation(err)) from err
-            if isinstance(err, docker_errors.APIError):
-                raise EngineError(f"The Docker Engine refused: {_explanation(err)}") from err
-            self._forget_clients()
-            raise self._unavailable(err) from err
+        """Run ``fn`` mapping docker-py's failures to ours (in a worker thread)."""
+        return self._connections.call(fn)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a quick blocking engine call (inspect, list, remove) off the event loop."""
@@ -386,6 +144,7 @@ class Engine:
             api = self._client()
             found = []
             for summary in api.images(filters={"label": label}):
+                # Removed between the listing and its inspection: not there any more.
                 with contextlib.suppress(docker_errors.NotFound):
                     found.append(ImageInfo.from_inspect(api.inspect_image(summary["Id"])))
             return found
@@ -396,9 +155,7 @@ class Engine:
         return await self.run(self.images_sync, label)
 
     def tag_sync(self, image_id: str, ref: str) -> None:
-        repository, _, tag = ref.rpartition(":")
-        if not repository or "/" in tag:
-            repository, tag = ref, "latest"
+        repository, tag = repository_and_tag(ref)
         self._call(lambda: self._client().tag(image_id, repository, tag, force=True))
 
     async def tag(self, image_id: str, ref: str) -> None:
@@ -419,7 +176,10 @@ class Engine:
         except NotFound:
             pass  # already gone
         except EngineError as err:
-            if "already in progress" not in str(err):  # 409: being removed already
+            # A forced removal is refused with 409 only while another removal of the same
+            # container is under way (moby daemon/delete.go, ContainerRm, from 20.10 to
+            # today); the endpoint's other 409s, a running or paused container, need force=False.
+            if err.engine_status != HTTPStatus.CONFLICT:
                 raise
 
     def containers_sync(
@@ -429,9 +189,7 @@ class Engine:
         return self._call(lambda: self._client().containers(all=all, filters=filters))
 
     def pull_sync(self, ref: str, on_line: Callable[[str], None] | None = None) -> ImageInfo:
-        repository, _, tag = ref.rpartition(":")
-        if not repository or "/" in tag:
-            repository, tag = ref, "latest"
+        repository, tag = repository_and_tag(ref)
 
         def go() -> ImageInfo:
             api = self._client(quick=False)
@@ -455,7 +213,7 @@ class Engine:
         buildargs: Mapping[str, str] | None = None,
         nocache: bool = False,
         on_line: Callable[[str], None] | None = None,
-        on_lines: Callable[[list[str]], None] | None = None,
+        on_lines: OnLines | None = None,
         cancel: threading.Event | None = None,
     ) -> BuildResult:
         """Build an image and return its id, untagged: callers tag only a finished image.
@@ -466,70 +224,18 @@ class Engine:
         removed before we return.
         """
         if on_lines is None and on_line is not None:
-            per_line = on_line
-
-            def on_lines(batch: list[str]) -> None:
-                for line in batch:
-                    per_line(line)
-
-        tar = make_context_tar(dockerfile, context or {})
-        result = BuildResult(image_id="")
-        cancel = cancel or threading.Event()
-        done = threading.Event()
-
-        def watchdog(api: _Client) -> None:
-            while not done.wait(0.2):
-                if cancel.is_set():
-                    _cut(api.current_response)
-                    return
-
-        def go() -> BuildResult:
-            api = self._client(quick=False)
-            api.current_response = None
-            watcher = threading.Thread(target=watchdog, args=(api,), daemon=True)
-            watcher.start()
-            try:
-                stream = api.build(
-                    fileobj=io.BytesIO(tar),
-                    custom_context=True,
-                    dockerfile="Dockerfile",
-                    rm=True,
-                    forcerm=True,
-                    pull=False,
-                    nocache=nocache,
-                    decode=True,
-                    labels=dict(labels or {}),
-                    buildargs=dict(buildargs or {}),
-                    use_config_proxy=False,
-                )
-                for chunk in _chunks(stream, cancel):
-                    _consume(chunk, result, on_lines)
-                _flush(result, on_lines)
-            except Exception as err:
-                # Cutting the connection surfaces inside http.client in many shapes
-                # (ConnectionError, ValueError, AttributeError on a closed response).
-                if cancel.is_set():
-                    raise BuildFailed("The build was cancelled.") from err
-                raise
-            finally:
-                done.set()
-                # The step that was running when we cut the stream: force it away,
-                # so a cancelled or failed build leaves no container behind.
-                for cid in result.intermediate_containers[-1:]:
-                    self.remove_container_sync(cid)
-            if cancel.is_set():
-                raise BuildFailed("The build was cancelled.")
-            if not result.image_id:
-                raise BuildFailed("The engine finished the build without naming an image.")
-            return result
-
-        try:
-            return self._call(go)
-        finally:
-            api = getattr(self._local, "long", None)
-            if api is not None and cancel.is_set():
-                # A cut connection cannot be reused; start afresh next time.
-                self._forget_clients()
+            on_lines = per_batch(on_line)
+        return build_image(
+            self._connections,
+            dockerfile,
+            context or {},
+            labels=labels or {},
+            buildargs=buildargs or {},
+            nocache=nocache,
+            on_lines=on_lines,
+            cancel=cancel or threading.Event(),
+            remove_container=self.remove_container_sync,
+        )
 
     async def build(
         self,
@@ -539,35 +245,16 @@ class Engine:
         labels: Mapping[str, str] | None = None,
         buildargs: Mapping[str, str] | None = None,
         nocache: bool = False,
-        on_lines: Callable[[list[str]], None] | None = None,
+        on_lines: OnLines | None = None,
     ) -> BuildResult:
         """Async :meth:`build_sync`. ``on_lines`` is called on the event loop, a batch at a time.
 
-        At most ``_PENDING_BATCHES`` batches wait for the loop: a build printing
-        faster than the server can take it is slowed down (the engine buffers),
-        instead of piling callbacks on the event loop until every request waits.
-        Cancelling the awaiting task cancels the engine build and waits until
-        the engine has let go of it.
+        A build printing faster than the loop takes its lines is slowed down (see
+        :func:`~.build.to_loop`). Cancelling the awaiting task cancels the engine
+        build and waits until the engine has let go of it.
         """
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
-        threadsafe = None
-        if on_lines is not None:
-            callback = on_lines
-            slots = threading.BoundedSemaphore(_PENDING_BATCHES)
-
-            def deliver(batch: list[str]) -> None:
-                try:
-                    callback(batch)
-                finally:
-                    slots.release()
-
-            def threadsafe(batch: list[str]) -> None:
-                while not slots.acquire(timeout=0.5):
-                    if cancel.is_set() or loop.is_closed():
-                        return
-                loop.call_soon_threadsafe(deliver, batch)
-
         future = loop.run_in_executor(
             self._executor,
             partial(
@@ -577,7 +264,7 @@ class Engine:
                 labels=labels,
                 buildargs=buildargs,
                 nocache=nocache,
-                on_lines=threadsafe,
+                on_lines=to_loop(loop, on_lines, cancel) if on_lines is not None else None,
                 cancel=cancel,
             ),
         )
@@ -620,7 +307,10 @@ class Engine:
     # -- containers -------------------------------------------------------
 
     def run_container_sync(self, spec: ContainerSpec) -> str:
-        """Create and start a container; never pulls (a missing image is an error)."""
+        """Create and start a container; never pulls (a missing image is an error).
+
+        A name already taken is refused with an EngineError whose ``engine_status`` is 409.
+        """
 
         def go() -> str:
             api = self._client()
@@ -633,7 +323,7 @@ class Engine:
                 labels=dict(spec.labels),
                 working_dir=spec.working_dir,
                 ports=list(spec.ports) or None,
-                host_config=spec.host_config(api),
+                host_config=host_config(spec, api),
             )
             container_id = str(created["Id"])
             try:
@@ -658,7 +348,10 @@ class Engine:
         except NotFound:
             pass
         except EngineError as err:
-            if "is not running" not in str(err):
+            # 409 is the engine's "container is not running", the only conflict its kill
+            # answers (moby daemon/kill.go and daemon/errors.go errNotRunning, 20.10 and
+            # today; its own router reads a conflict there as "stopped").
+            if err.engine_status != HTTPStatus.CONFLICT:
                 raise
 
     def stop_container_sync(self, container_id: str, timeout: int = 5) -> None:
@@ -677,79 +370,29 @@ class Engine:
         return bytes(raw).decode("utf-8", errors="replace")
 
 
-def _chunks(stream: Iterator[dict[str, Any]], cancel: threading.Event) -> Iterator[dict[str, Any]]:
-    for chunk in stream:
-        if cancel.is_set():
-            return
-        yield chunk
-
-
-def _consume(
-    chunk: Mapping[str, Any], result: BuildResult, on_lines: Callable[[list[str]], None] | None
-) -> None:
-    """One JSON chunk of the build stream. Errors arrive inside an HTTP 200, so check each.
-
-    A chunk may end in the middle of a line; the rest of it comes with the next
-    chunk, so the unfinished tail waits in ``result.partial``.
-    """
-    if "error" in chunk:
-        _flush(result, on_lines)
-        detail = chunk.get("errorDetail") or {}
-        message = str(detail.get("message") or chunk["error"]).strip()
-        if on_lines:
-            on_lines([f"ERROR: {message}"])
-        raise BuildFailed(message)
-    aux = chunk.get("aux")
-    if isinstance(aux, dict) and aux.get("ID"):
-        result.image_id = str(aux["ID"])
-    text = chunk.get("stream")
-    if not isinstance(text, str):
-        return
-    pieces = (result.partial + text).split("\n")
-    result.partial = pieces.pop()
-    _emit(pieces, result, on_lines)
-
-
-def _flush(result: BuildResult, on_lines: Callable[[list[str]], None] | None) -> None:
-    """The last line, when the stream ended without a newline."""
-    if result.partial:
-        tail, result.partial = result.partial, ""
-        _emit([tail], result, on_lines)
-
-
-def _emit(
-    pieces: list[str], result: BuildResult, on_lines: Callable[[list[str]], None] | None
-) -> None:
-    batch = []
-    for piece in pieces:
-        line = piece.rstrip("\r").rstrip()
-        if not line.strip():
-            continue
-        result.lines += 1
-        stripped = line.strip()
-        if stripped.startswith("---> Running in "):
-            result.intermediate_containers.append(stripped.removeprefix("---> Running in ").strip())
-        elif stripped.startswith("Successfully built ") and not result.image_id:
-            result.image_id = stripped.removeprefix("Successfully built ").strip()
-        batch.append(line)
-    if batch and on_lines:
-        on_lines(batch)
-
-
-def _explanation(err: docker_errors.DockerException) -> str:
-    explanation = getattr(err, "explanation", None)
-    return str(explanation or err).strip()
-
-
-def _short_reason(err: BaseException) -> str:
-    text = str(err)
-    for needle, reason in (
-        ("Connection refused", "connection refused: nothing is listening there"),
-        ("No such file or directory", "no such socket"),
-        ("Permission denied", "permission denied on the socket"),
-        ("timed out", "no answer within the time limit"),
-        ("Read timed out", "no answer within the time limit"),
-    ):
-        if needle in text:
-            return reason
-    return text.splitlines()[0][:200] if text else type(err).__name__
+def host_config(spec: ContainerSpec, api: APIClient) -> dict[str, Any]:
+    """The engine's HostConfig for ``spec``: every hardening option said out loud."""
+    return api.create_host_config(
+        # Mounts, not volumes: a missing source fails instead of being created.
+        mounts=[Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts],
+        tmpfs=dict(spec.tmpfs) or None,
+        network_mode=spec.network_mode,
+        port_bindings={port: (address, None) for port, address in spec.ports.items()} or None,
+        read_only=spec.read_only,
+        cap_drop=list(spec.cap_drop) or None,
+        cap_add=list(spec.cap_add) or None,
+        security_opt=list(spec.security_opt) or None,
+        mem_limit=spec.mem_limit,
+        memswap_limit=spec.mem_limit,  # no swap beyond the memory limit
+        nano_cpus=spec.nano_cpus,
+        pids_limit=spec.pids_limit,
+        init=spec.init,
+        log_config=LogConfig(
+            type="json-file",
+            config={"max-size": spec.log_max_size, "max-file": str(spec.log_max_files)},
+        ),
+        privileged=False,
+        ipc_mode="private",
+        pid_mode=None,
+        auto_remove=False,  # we want the exit code and the last log lines
+    )

@@ -1,10 +1,9 @@
-"""Who sees what in the hub service: viewers, environment claims, and the engine log batching."""
+"""Who sees what in the hub service: viewers and environment claims."""
 
 from __future__ import annotations
 
 from jupyter_stardock.core.claims import EnvironmentClaims
 from jupyter_stardock.core.users import Viewer
-from jupyter_stardock.engine.client import BuildResult, _consume, _flush
 
 
 def test_single_user_viewer_sees_everything() -> None:
@@ -33,23 +32,3 @@ def test_claims_share_images_without_telling_who(tmp_path) -> None:
     assert claims.remove("env1", "ana") == {"bob"}
     assert claims.remove("env1", "bob") == set()
     assert claims.of("bob") == {}
-
-
-def test_lines_split_across_stream_chunks_are_joined() -> None:
-    result = BuildResult(image_id="")
-    batches: list[list[str]] = []
-    for text in (
-        "Step 1/2 : RUN echo hel",
-        "lo\nline two\nhalf",
-        " a line\n",
-        "no newline at the end",
-    ):
-        _consume({"stream": text}, result, batches.append)
-    _flush(result, batches.append)
-    assert [line for batch in batches for line in batch] == [
-        "Step 1/2 : RUN echo hello",
-        "line two",
-        "half a line",
-        "no newline at the end",
-    ]
-    assert len(batches) == 3  # a batch per chunk that completes lines, not a call per line

@@ -1,0 +1,116 @@
+"""What the engine answers and what it is asked for: plain dataclasses, no docker types.
+
+The rest of StarDock builds and reads these; only ``engine/client.py`` turns them
+into docker-py calls, so no layer above the engine sees docker-py's dictionaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["BindMount", "BuildResult", "ContainerSpec", "EngineInfo", "ImageInfo"]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What ``GET /stardock/api/status`` reports of the engine."""
+
+    address: str
+    version: str
+    api_version: str
+    storage_driver: str
+    os: str
+    kernel_version: str
+    architecture: str
+    cpus: int
+    memory_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "version": self.version,
+            "api_version": self.api_version,
+            "storage_driver": self.storage_driver,
+            "os": self.os,
+            "kernel_version": self.kernel_version,
+            "architecture": self.architecture,
+            "cpus": self.cpus,
+            "memory_bytes": self.memory_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple[str, ...]
+    labels: Mapping[str, str]
+    created: str
+    size: int
+
+    @classmethod
+    def from_inspect(cls, data: Mapping[str, Any]) -> ImageInfo:
+        config = data.get("Config") or {}
+        return cls(
+            id=data["Id"],
+            tags=tuple(data.get("RepoTags") or ()),
+            labels=dict(config.get("Labels") or {}),
+            created=data.get("Created", ""),
+            size=int(data.get("Size") or 0),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "tags": list(self.tags),
+            "labels": dict(self.labels),
+            "created": self.created,
+            "size": self.size,
+        }
+
+
+@dataclass(frozen=True)
+class BindMount:
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything a kernel container is created with: plain data, no docker types."""
+
+    image: str
+    command: list[str]
+    name: str | None = None
+    user: str = ""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    mounts: tuple[BindMount, ...] = ()
+    tmpfs: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    network_mode: str = "none"
+    #: container port -> host address; the engine picks the host port (no races).
+    ports: Mapping[int, str] = field(default_factory=dict)
+    read_only: bool = True
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    security_opt: tuple[str, ...] = ("no-new-privileges",)
+    mem_limit: str | None = None
+    nano_cpus: int | None = None
+    pids_limit: int | None = None
+    init: bool = True
+    log_max_size: str = "1m"
+    log_max_files: int = 2
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    #: Build steps seen ("Step 3/9"), for progress bars.
+    steps_total: int = 0
+    lines: int = 0
+    intermediate_containers: list[str] = field(default_factory=list)
+    #: The unfinished last line of the stream so far.
+    partial: str = ""
