@@ -73,6 +73,11 @@ class Engine:
     # -- plumbing ---------------------------------------------------------
 
     @property
+    def timeout(self) -> float:
+        """Seconds a quick call waits for the engine's answer (long calls wait as they must)."""
+        return self._connections.timeout
+
+    @property
     def address(self) -> str:
         """The address we try, for messages."""
         return self._connections.address
