@@ -269,21 +269,7 @@ class BuildLogHandler(UserMixin):
         offset = self._offset()
         if "text/event-stream" not in self.request.headers.get("Accept", ""):
             limit = min(self._number("limit", "5000", "a number of lines (1 or more)", 1), 50000)
-            page = buildlog.read(offset, limit)
-            build = self.service.build(self.viewer, build_id)
-            self.finish(
-                json.dumps(
-                    {
-                        "offset": page.offset,
-                        "next": page.next,
-                        "lines": page.lines,
-                        "dropped": page.dropped,
-                        "complete": page.closed and page.next >= buildlog.count,
-                        "state": build["state"],
-                        "progress": build["progress"],
-                    }
-                )
-            )
+            self.finish(json.dumps(self.service.log_page(self.viewer, build_id, offset, limit)))
             return
         await self._stream(build_id, buildlog, offset)
 

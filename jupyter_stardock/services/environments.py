@@ -186,6 +186,21 @@ class EnvironmentsService:
         self.builds.get(build_id, viewer.owner_filter)
         return self.builds.log(build_id)
 
+    def log_page(self, viewer: Viewer, build_id: str, offset: int, limit: int) -> dict[str, Any]:
+        """Up to ``limit`` lines of the viewer's build log from ``offset``, with its state."""
+        buildlog = self.build_log(viewer, build_id)
+        page = buildlog.read(offset, limit)
+        record = self.builds.get(build_id)
+        return {
+            "offset": page.offset,
+            "next": page.next,
+            "lines": page.lines,
+            "dropped": page.dropped,
+            "complete": page.closed and page.next >= buildlog.count,
+            "state": record.state.value,
+            "progress": record.progress,
+        }
+
     # -- environments -----------------------------------------------------
 
     async def listed(self, viewer: Viewer) -> list[dict[str, Any]]:
