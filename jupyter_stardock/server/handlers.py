@@ -1,9 +1,7 @@
 """Thin REST handlers over the StarDock services; routes.py lists them.
 
-Each handler parses the request, authorizes it, calls one service method and
-shapes the answer; a StarDockError becomes a JSON error carrying the sentence
-written for the user. What handlers may ask of the server is the ``StarDock``
-protocol below.
+Each handler parses and authorizes the request, calls one service method and shapes
+the answer; a StarDockError becomes a JSON error carrying the sentence for the user.
 """
 
 from __future__ import annotations
@@ -36,6 +34,7 @@ from ..services.status import EngineHealth, engine_status_within
 __all__ = ["API", "JSONBodyMixin", "StarDock", "StarDockHandler", "UserMixin"]
 
 API = "/stardock/api"
+_COUNT = re.compile(r"[0-9]{1,15}")
 
 
 class StarDock(Protocol):
@@ -257,9 +256,8 @@ class BuildLogHandler(UserMixin):
     """The log as Server-Sent Events (``Accept: text/event-stream``) or as JSON pages.
 
     SSE resumes from ``Last-Event-ID`` or ``?offset=N``; each event's id is its
-    line number. A batch that starts a step is followed by a ``progress`` event
-    carrying the build; the stream ends with an ``end`` event carrying the build,
-    whose ``environment`` (with its ``kernelspec``) is set once it succeeded.
+    line number. ``progress`` and the final ``end`` event carry the build (with
+    its ``environment`` and ``kernelspec`` once it succeeded).
     """
 
     @web.authenticated
@@ -350,9 +348,6 @@ class EnvironmentDockerfileHandler(UserMixin):
     async def get(self, env_id: str) -> None:
         dockerfile = await self.service.dockerfile(self.viewer, env_id)
         self.finish(json.dumps({"id": env_id, "dockerfile": dockerfile}))
-
-
-_COUNT = re.compile(r"[0-9]{1,15}")
 
 
 class KernelsHandler(EngineOutageMixin, UserMixin):

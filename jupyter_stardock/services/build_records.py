@@ -1,17 +1,24 @@
-"""A build as it is remembered (one JSON file each) and an environment as the API shows it."""
+"""A build as it is remembered (one JSON file each) and an environment as the API shows it.
+
+Records and logs are the owner's business alone: 0600 files in a 0700 folder,
+whatever the umask.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from ..engine.client import ImageInfo
 from ..labels import EnvironmentLabels
 
-__all__ = ["BuildRecord", "BuildState", "environment_json"]
+__all__ = ["BuildRecord", "BuildState", "environment_json", "private_folder"]
 
 
 class BuildState(StrEnum):
@@ -94,3 +101,16 @@ def environment_json(image: ImageInfo) -> dict[str, Any]:
         "size": image.size,
         "created": image.created,
     }
+
+
+def private_folder(folder: Path) -> None:
+    """The folder 0700 and every file in it 0600, also those made by older versions."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)  # mkdir's mode passes the umask, and an old folder keeps its own
+    for path in folder.iterdir():
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+            os.chmod(path, 0o600)

@@ -24,7 +24,6 @@ import contextlib
 import json
 import logging
 import os
-import stat
 import time
 import uuid
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from ..engine.client import Engine, ImageInfo
 from ..errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockError
 from ..labels import EnvironmentLabels
 from .build_failures import describe_failure, timeout_sentence
-from .build_records import BuildRecord, BuildState, environment_json
+from .build_records import BuildRecord, BuildState, environment_json, private_folder
 
 __all__ = ["INTERRUPTED", "BuildManager"]
 
@@ -87,7 +86,7 @@ class BuildManager:
         #: Called with each record that built successfully, before its log closes (the
         #: environments service publishes its kernelspecs there).
         self.on_built: Callable[[BuildRecord], None] | None = None
-        self._private_folder()
+        private_folder(self.state_dir)
         self._load()
 
     # -- persistence ------------------------------------------------------
@@ -97,20 +96,6 @@ class BuildManager:
 
     def _log_path(self, build_id: str) -> Path:
         return self.state_dir / f"{build_id}.log"
-
-    def _private_folder(self) -> None:
-        """The folder 0700 and every record and log in it 0600, also those made by older versions."""
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(
-            self.state_dir, 0o700
-        )  # mkdir's mode passes the umask, and an old folder keeps its own
-        for path in self.state_dir.iterdir():
-            try:
-                info = path.lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
-                os.chmod(path, 0o600)
 
     def _save(self, record: BuildRecord) -> None:
         path = self._record_path(record.id)
