@@ -15,6 +15,7 @@ This is the only module that defines them (a unit test keeps it so).
     ├── NotFound                 no such build, environment, dataset, ...   (404)
     ├── Forbidden                the user may not use this item             (403)
     ├── QuotaExceeded            a per-user limit was reached               (429)
+    ├── InUse                    a running kernel holds what is to go       (409)
     ├── RecipeError              bad user input in a recipe                 (400)
     │   ├── CatalogError         unknown, conflicting or cyclic apps
     │   ├── PolicyError          a custom command or package name refused
@@ -44,6 +45,7 @@ __all__ = [
     "EngineUnavailable",
     "ExecutionFailed",
     "Forbidden",
+    "InUse",
     "KernelGone",
     "KernelStartError",
     "MagicUsageError",
@@ -127,6 +129,12 @@ class Forbidden(StarDockError):
 
 class QuotaExceeded(StarDockError):
     status_code = 429
+
+
+class InUse(StarDockError):
+    """What is to be removed or started is held already (a running kernel)."""
+
+    status_code = 409
 
 
 class RecipeError(StarDockError, ValueError):

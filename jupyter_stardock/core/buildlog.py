@@ -100,6 +100,11 @@ class LogSlice:
     dropped: int
     closed: bool
 
+    @property
+    def starts_a_step(self) -> bool:
+        """Whether a line of it starts a Dockerfile step (the build's progress moved)."""
+        return any(step_progress(line) for line in self.lines)
+
 
 class BuildLog:
     """Append-only, bounded; one writer (the event loop), many async readers."""

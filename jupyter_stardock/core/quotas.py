@@ -2,29 +2,93 @@
 
 Only requests that would add load are refused: joining an identical build or
 getting an environment that exists never counts against a quota.
+
+What a check reads is typed by the protocols below (the server application,
+its build manager and engine satisfy them; the tests pass small fakes).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ..errors import QuotaExceeded
-from .recipe import Recipe
+from .recipe import BuildSpec, Recipe
 from .users import Viewer
 
-__all__ = ["check_build_quotas", "check_kernel_quota"]
+__all__ = [
+    "BuildQuotaContext",
+    "KernelQuotaContext",
+    "check_build_quotas",
+    "check_kernel_quota",
+]
+
+
+class _State(Protocol):
+    @property
+    def finished(self) -> bool: ...
+
+
+class _Build(Protocol):
+    @property
+    def owner(self) -> str: ...
+    @property
+    def state(self) -> _State: ...
+
+
+class _Builds(Protocol):
+    async def compose(self, recipe: Recipe) -> BuildSpec: ...
+    def active(self, content_hash: str) -> object | None: ...
+    def records(self, owner: str | None = None) -> Sequence[_Build]: ...
+    async def environments(self) -> list[dict[str, Any]]: ...
+
+
+class _Images(Protocol):
+    async def image(self, ref: str) -> object | None: ...
+
+
+class _Claims(Protocol):
+    def of(self, user: str) -> Mapping[str, list[str]]: ...
+
+
+class BuildQuotaContext(Protocol):
+    """The limits and what they count: the user's builds, their claimed images."""
+
+    @property
+    def quota_builds(self) -> int | None: ...
+    @property
+    def quota_image_bytes(self) -> int | None: ...
+    @property
+    def builds(self) -> _Builds: ...
+    @property
+    def engine(self) -> _Images: ...
+    @property
+    def claims(self) -> _Claims: ...
+
+
+class KernelQuotaContext(Protocol):
+    @property
+    def quota_kernels(self) -> int | None: ...
+    async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]: ...
 
 
 def _gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-async def check_build_quotas(app: Any, viewer: Viewer, recipe: Recipe) -> None:
-    """Raise QuotaExceeded (429) when a new build would take the user past a quota."""
+async def check_build_quotas(
+    app: BuildQuotaContext, viewer: Viewer, recipe: Recipe, spec: BuildSpec | None = None
+) -> None:
+    """Raise QuotaExceeded (429) when a new build would take the user past a quota.
+
+    ``spec`` is the request's composition when the caller has it (the
+    environments service always does): the Dockerfile is composed once per request.
+    """
     if viewer.admin or (app.quota_builds is None and app.quota_image_bytes is None):
         return
     builds = app.builds
-    spec = await builds.compose(recipe)
+    if spec is None:
+        spec = await builds.compose(recipe)
     if builds.active(spec.content_hash) or await app.engine.image(spec.tag) is not None:
         return  # no new engine build
     if app.quota_builds is not None:
@@ -48,7 +112,7 @@ async def check_build_quotas(app: Any, viewer: Viewer, recipe: Recipe) -> None:
             )
 
 
-async def check_kernel_quota(app: Any, viewer: Viewer) -> None:
+async def check_kernel_quota(app: KernelQuotaContext, viewer: Viewer) -> None:
     if viewer.admin or app.quota_kernels is None:
         return
     running = await app.running_kernels(Viewer(viewer.name, scoped=True))

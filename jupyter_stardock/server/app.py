@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,9 @@ from ..hub.service_client import ServiceClient, hub_user_home, service_client_fr
 from ..kernels.container import archive_orphans
 from ..kernels.host import KernelHost, register_host
 from ..labels import KernelLabels, ServerLabels
-from ..services.builds import BuildManager, BuildRecord
+from ..services.builds import BuildManager
+from ..services.environments import EnvironmentsService, Quotas
+from ..services.hub_kernels import HubKernels, KernelManagers
 from ..services.status import EngineHealth
 from . import contents_guard
 from .routes import Mode, routes
@@ -88,6 +89,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     engine: Engine | None = None
     dataset_registry: DatasetRegistry | None = None
     builds: BuildManager | None = None
+    environments: EnvironmentsService
+    hub_kernels: HubKernels
     remote: ServiceClient | None = None
     #: Hub service: the service's kernel id -> the Hub user it was started for.
     kernel_owners: dict[str, str]
@@ -147,6 +150,25 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             repository=self.environment_repository,
         )
 
+    def make_environments(self, builds: BuildManager) -> EnvironmentsService:
+        """The one place build requests are taken and kernelspecs published."""
+        assert self.engine is not None and self.dataset_registry is not None
+        return EnvironmentsService(
+            builds,
+            engine=self.engine,
+            catalog=self.catalog,
+            datasets=self.dataset_registry,
+            claims=self.claims,
+            kernelspecs=self.kernelspecs,
+            site=self,
+            quotas=Quotas(self.quota_builds, self.quota_image_bytes, self.quota_kernels),
+        )
+
+    def _kernel_manager(self) -> KernelManagers:
+        assert self.serverapp is not None
+        managers: KernelManagers = self.serverapp.kernel_manager
+        return managers
+
     # -- kernels ----------------------------------------------------------
 
     @property
@@ -155,38 +177,6 @@ class StarDockApp(ExtensionApp, StarDockSettings):
 
     def make_kernelspecs(self) -> KernelspecStore:
         return KernelspecStore(Path(jupyter_data_dir()) / "kernels")
-
-    def publish_kernelspec(self, recipe: Mapping[str, Any], environment: str, image: str) -> str:
-        """Make (or refresh) the kernelspec of an environment with the recipe's dataset."""
-        dataset_id = recipe.get("dataset") or None
-        title = None
-        if dataset_id is not None and self.dataset_registry is not None:
-            try:
-                title = self.dataset_registry.get(dataset_id).title
-            except StarDockError:
-                title = dataset_id
-        apps = [
-            a.title for a in self.catalog.apps.values() if a.id in set(recipe.get("apps") or ())
-        ]
-        return self.kernelspecs.write(
-            environment=environment,
-            image=image,
-            dataset_id=dataset_id,
-            dataset_title=title,
-            app_titles=apps,
-            recipe=recipe,
-        )
-
-    def _on_built(self, record: BuildRecord) -> None:
-        # Identical requests share one build but may name different datasets: every
-        # dataset asked for with this environment gets its kernelspec.
-        datasets = {record.recipe.get("dataset") or ""}
-        if self.mode == "local":
-            for claimed in self.claims.of(server_user()).get(record.environment_id, []):
-                datasets.add(claimed)
-        for dataset in sorted(datasets):
-            recipe = {**record.recipe, "dataset": dataset or None}
-            self.publish_kernelspec(recipe, record.environment_id, record.tag)
 
     async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
         """StarDock kernel containers of this server instance (the viewer's own, when scoped).
@@ -547,8 +537,10 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         )
         self.catalog = self.load_catalog()
         self.builds = self.make_builds(self.engine)
-        self.builds.on_built = self._on_built
         self.kernelspecs = self.make_kernelspecs()
+        self.environments = self.make_environments(self.builds)
+        if self.mode == "service":
+            self.hub_kernels = HubKernels(self.environments, self, self._kernel_manager)
         self.engine_health = EngineHealth(self.engine.address, self.log)
         self.settings.update({"stardock": self, "stardock_engine": self.engine})
         if self.mode == "local" and self.serverapp is not None:

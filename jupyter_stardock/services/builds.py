@@ -11,11 +11,10 @@ when the server died is marked failed ("interrupted by a server restart") when
 the manager starts again. Records and logs are the owner's business alone:
 0600 files in a 0700 folder, whatever the umask.
 
-A failed step is named for the user: the classic builder's "Step N/M" lines
-tell which Dockerfile instruction ran, and the Dockerfile's own section
-headings (one per app, the extra packages, "Your commands") tell which part of
-the recipe wrote it, so the message says "custom command 2" or "the app
-Astropy" and quotes the last lines that step printed.
+A build that succeeds keeps the environment it made in its record, and the
+``on_built`` hook (the environments service's) publishes its kernelspec before
+the log closes, so a viewer's final stream event already names both.
+Why a step failed is written by :mod:`.build_failures`.
 """
 
 from __future__ import annotations
@@ -25,257 +24,27 @@ import contextlib
 import json
 import logging
 import os
-import re
-import stat
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import labels
 from ..core.buildlog import BuildLog, StepOutput, clean_line, open_private
 from ..core.catalog import Catalog
-from ..core.dockerfile import DockerfileSyntaxError, parse
-from ..core.recipe import (
-    BuildSpec,
-    Recipe,
-    compose,
-)
+from ..core.recipe import BuildSpec, Recipe, compose
 from ..engine.client import Engine, ImageInfo
 from ..errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockError
 from ..labels import EnvironmentLabels
+from .build_failures import describe_failure, timeout_sentence
+from .build_records import BuildRecord, BuildState, environment_json, private_folder
 
-__all__ = [
-    "BuildManager",
-    "BuildRecord",
-    "BuildState",
-    "StepPart",
-    "describe_failure",
-    "environment_json",
-    "step_parts",
-]
+__all__ = ["INTERRUPTED", "BuildManager"]
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = "The build was interrupted by a server restart; start it again."
-#: Lines of a failed step's output quoted in its message.
-QUOTED_LINES = 8
-_QUOTED_CHARS = 300
-
-
-class BuildState(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (BuildState.SUCCEEDED, BuildState.FAILED, BuildState.CANCELLED)
-
-
-@dataclass
-class BuildRecord:
-    id: str
-    owner: str
-    recipe: dict[str, Any]
-    content_hash: str
-    tag: str
-    state: BuildState = BuildState.QUEUED
-    created: float = field(default_factory=time.time)
-    started: float | None = None
-    finished: float | None = None
-    image_id: str | None = None
-    error: str | None = None
-    step: int = 0
-    steps: int = 0
-    #: Owners of identical requests that followed this build instead of starting their own.
-    followers: list[str] = field(default_factory=list)
-    #: The dataset each follower asked for (the owner's is in ``recipe``); never shown to others.
-    follower_datasets: dict[str, str | None] = field(default_factory=dict)
-    #: Where a failed build failed: ``item`` ("command 2", "app astropy", "pip packages",
-    #: ...) for the panel to mark, ``step``/``steps``, ``exit_code``, ``summary`` (one
-    #: sentence) and ``output`` (the step's last lines, as quoted in ``error``).
-    failure: dict[str, Any] | None = None
-
-    @property
-    def progress(self) -> float:
-        if self.state is BuildState.SUCCEEDED:
-            return 1.0
-        if not self.steps:
-            return 0.0
-        # "Step 3/9" is printed when step 3 starts: two of nine are done.
-        return round(max(0, self.step - 1) / self.steps, 4)
-
-    @property
-    def environment_id(self) -> str:
-        return self.content_hash[:16]
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = self.state.value
-        data["progress"] = self.progress
-        data["environment_id"] = self.environment_id
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BuildRecord:
-        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        fields["state"] = BuildState(fields["state"])
-        return cls(**fields)
-
-
-def environment_json(image: ImageInfo) -> dict[str, Any]:
-    """An environment (a built image) as the REST API shows it."""
-    built = EnvironmentLabels.from_labels(image.labels)
-    content_hash = built.content_hash if built else ""
-    return {
-        "id": content_hash[:16],
-        "content_hash": content_hash,
-        "image_id": image.id,
-        "tags": list(image.tags),
-        "recipe": dict(built.recipe) if built else {},
-        "apps": list(built.apps) if built else [],
-        "size": image.size,
-        "created": image.created,
-    }
-
-
-@dataclass(frozen=True)
-class StepPart:
-    """The part of a recipe one Dockerfile instruction comes from."""
-
-    #: What the API's ``item`` calls it ("command 2", "app astropy"), or None.
-    item: str | None
-    #: How a sentence names it: "Custom command 2 (`pip instal foo`)".
-    subject: str
-    #: What the user can do when it fails.
-    hint: str
-
-
-_HEADING = re.compile(r"# --- (.+) ---")
-_APP_HEADING = re.compile(r"App: (.+) \(([^()]+)\)")
-_EXIT_CODE = re.compile(r"returned a non-zero code: (\d+)")
-
-
-def step_parts(spec: BuildSpec) -> list[StepPart]:
-    """One entry per instruction of ``spec.dockerfile``, in the builder's step order.
-
-    The section headings that :func:`.recipe.compose` writes say which part of
-    the recipe each instruction belongs to; custom commands are numbered as in
-    the recipe (and so as the panel's ``item`` "command N").
-    """
-    try:
-        instructions = parse(spec.dockerfile).instructions
-    except DockerfileSyntaxError:
-        return []
-    headings: list[tuple[int, str]] = [
-        (number, match.group(1))
-        for number, line in enumerate(spec.dockerfile.split("\n"), start=1)
-        if (match := _HEADING.fullmatch(line.strip()))
-    ]
-    parts: list[StepPart] = []
-    command = 0
-    for index, instruction in enumerate(instructions, start=1):
-        heading = next((h for n, h in reversed(headings) if n < instruction.start_line), None)
-        shown = _shorten(" ".join(instruction.args), 120)
-        app = _APP_HEADING.fullmatch(heading or "")
-        if heading == "Your commands" and command < len(spec.recipe.commands):
-            command += 1
-            text = _shorten(spec.recipe.commands[command - 1], 120)
-            parts.append(
-                StepPart(
-                    f"command {command}",
-                    f"Custom command {command} (`{text}`)",
-                    "Fix that command (try it in a terminal of a running environment), "
-                    "then build again.",
-                )
-            )
-        elif app:
-            parts.append(
-                StepPart(
-                    f"app {app.group(2)}",
-                    f"Installing the app {app.group(1)} ({app.group(2)})",
-                    "This step comes from the catalog, not from your commands: try again "
-                    "later (a package mirror may be down), or tell the operator.",
-                )
-            )
-        elif heading == "Extra Debian packages":
-            parts.append(
-                StepPart(
-                    "Debian packages",
-                    "Installing the extra Debian packages",
-                    "Check the package names (as `apt-cache search` on Debian 12 spells "
-                    "them), then build again.",
-                )
-            )
-        elif heading == "Extra pip packages":
-            parts.append(
-                StepPart(
-                    "pip packages",
-                    "Installing the extra pip packages",
-                    "Check the package names and versions, then build again.",
-                )
-            )
-        else:
-            parts.append(
-                StepPart(
-                    None,
-                    f"Step {index} (`{instruction.keyword} {shown}`)",
-                    "Build again; if it fails the same way, tell the operator and "
-                    "include the build's log.",
-                )
-            )
-    return parts
-
-
-def describe_failure(
-    spec: BuildSpec, output: StepOutput, message: str
-) -> tuple[str, dict[str, Any]] | None:
-    """The sentence and ``failure`` record for an engine error at ``output.step``, if known."""
-    if not output.step or output.done:
-        return None  # before the first step, or after the last one: no step to blame
-    parts = step_parts(spec)
-    if output.step <= len(parts):
-        part = parts[output.step - 1]
-    else:
-        # The builder adds one LABEL step per image label after the Dockerfile's own.
-        part = StepPart(
-            None,
-            f"Step {output.step} (labelling the image)",
-            "Build again; if it fails the same way, tell the operator and include the build's log.",
-        )
-    code = _EXIT_CODE.search(message)
-    exit_code = int(code.group(1)) if code else None
-    summary = f"{part.subject} failed" + (
-        f" with exit code {exit_code}" if exit_code is not None else f": {message.rstrip('.')}"
-    )
-    quoted = [
-        _shorten(line, _QUOTED_CHARS)
-        for line in output.tail(QUOTED_LINES, without=f"ERROR: {message}")
-    ]
-    if quoted:
-        text = f"{summary}. Its last output:\n" + "\n".join(f"    {line}" for line in quoted)
-    else:
-        text = f"{summary}, printing nothing."
-    failure = {
-        "item": part.item,
-        "step": output.step,
-        "steps": output.steps,
-        "exit_code": exit_code,
-        "summary": f"{summary}.",
-        "output": quoted,
-        "hint": part.hint,
-    }
-    return f"{text}\n{part.hint}", failure
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class BuildManager:
@@ -314,9 +83,10 @@ class BuildManager:
         self._slot_freed: asyncio.Condition | None = None
         self._submit_lock: asyncio.Lock | None = None
         self.engine_builds = 0  # engine builds started, for tests and benchmarks
-        #: Called with each record that built successfully (the app publishes a kernelspec).
+        #: Called with each record that built successfully, before its log closes (the
+        #: environments service publishes its kernelspecs there).
         self.on_built: Callable[[BuildRecord], None] | None = None
-        self._private_folder()
+        private_folder(self.state_dir)
         self._load()
 
     # -- persistence ------------------------------------------------------
@@ -326,20 +96,6 @@ class BuildManager:
 
     def _log_path(self, build_id: str) -> Path:
         return self.state_dir / f"{build_id}.log"
-
-    def _private_folder(self) -> None:
-        """The folder 0700 and every record and log in it 0600, also those made by older versions."""
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(
-            self.state_dir, 0o700
-        )  # mkdir's mode passes the umask, and an old folder keeps its own
-        for path in self.state_dir.iterdir():
-            try:
-                info = path.lstat()
-            except OSError:
-                continue
-            if stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
-                os.chmod(path, 0o600)
 
     def _save(self, record: BuildRecord) -> None:
         path = self._record_path(record.id)
@@ -443,14 +199,13 @@ class BuildManager:
     # -- submitting -------------------------------------------------------
 
     async def submit(
-        self, recipe: Recipe, owner: str
+        self, spec: BuildSpec, owner: str
     ) -> tuple[BuildRecord | None, ImageInfo | None]:
-        """Start (or join) the build of ``recipe``.
+        """Start (or join) the build of ``spec`` (as :meth:`compose` made it).
 
         Returns ``(None, image)`` when the environment exists already, else
         ``(record, None)`` for a new or coalesced build.
         """
-        spec = await self.compose(recipe)
         # Between "is it built or building?" and "start it" there is an await (the
         # image lookup); without the lock, identical requests arriving together
         # would each start an engine build.
@@ -462,7 +217,7 @@ class BuildManager:
                 record = self._records[active]
                 if owner != record.owner and owner not in record.followers:
                     record.followers.append(owner)
-                    record.follower_datasets[owner] = recipe.dataset
+                    record.follower_datasets[owner] = spec.recipe.dataset
                     self._save(record)
                 return record, None
             existing = await self.engine.image(spec.tag)
@@ -584,14 +339,7 @@ class BuildManager:
                     timeout=self.timeout,
                 )
             except TimeoutError:
-                where = ""
-                parts = step_parts(spec)
-                if 0 < output.step <= len(parts):
-                    where = f" during step {output.step}/{output.steps}: {parts[output.step - 1].subject}"
-                raise BuildFailed(
-                    f"The build ran longer than the limit of {_duration(self.timeout)} and was "
-                    f"stopped{where} (the operator sets the limit with c.StarDockApp.build_timeout)."
-                ) from None
+                raise BuildFailed(timeout_sentence(spec, output, self.timeout)) from None
             except BuildFailed as err:
                 described = describe_failure(spec, output, str(err))
                 if described is None:
@@ -600,7 +348,13 @@ class BuildManager:
                 raise BuildFailed(described[0]) from err
             # Tag only the finished image: nothing half-made is ever tagged.
             await self.engine.tag(result.image_id, spec.tag)
+            image = await self.engine.image(spec.tag)
+            if image is None:
+                raise BuildFailed(
+                    f"The image {spec.tag} was removed as soon as it was built; build again."
+                )
             record.image_id = result.image_id
+            record.environment = environment_json(image)
             record.state = BuildState.SUCCEEDED
             if self.on_built is not None:
                 self.on_built(record)
@@ -632,9 +386,3 @@ class BuildManager:
             self._tasks.pop(record.id, None)
             self._save(record)
             buildlog.close()
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 120:
-        return f"{seconds / 60:g} minutes"
-    return f"{seconds:g} seconds"

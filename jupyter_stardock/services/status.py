@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -9,9 +10,25 @@ from typing import Any
 
 from .._version import __version__
 from ..engine.client import Engine
+from ..errors import EngineUnavailable
 from ..labels import BaseImageLabels
 
-__all__ = ["EngineHealth", "engine_status"]
+__all__ = ["EngineHealth", "engine_status", "engine_status_within"]
+
+
+async def engine_status_within(engine: Engine, base_alias: str, timeout: float) -> dict[str, Any]:
+    """:func:`engine_status`, or EngineUnavailable when no answer came within ``timeout`` seconds.
+
+    The engine client has its own socket timeout; this cap also covers a query
+    pool that is busy, so the answer comes within the limit anyway.
+    """
+    try:
+        return await asyncio.wait_for(engine_status(engine, base_alias), timeout=timeout + 0.5)
+    except TimeoutError:
+        raise EngineUnavailable(
+            f"The Docker Engine at {engine.address} did not answer within "
+            f"{timeout:g} seconds. Check that it is running and not overloaded."
+        ) from None
 
 
 async def engine_status(engine: Engine, base_alias: str) -> dict[str, Any]:

@@ -141,6 +141,30 @@ async def test_build_follow_sse_and_image_has_labels(
     assert engine.image_sync(end["tag"]) is None
 
 
+async def test_the_end_event_names_the_environment_and_its_published_kernelspec(
+    jp_fetch, stardock, base_image
+) -> None:
+    recipe = {"dataset": "m51", "commands": unique()}
+    _code, body = await api(jp_fetch, "POST", "builds", body=recipe)
+    assert body["build"]["environment"] is None  # not built yet
+    _events, end = await read_sse(jp_fetch, body["build"]["id"])
+    assert end["state"] == "succeeded", end
+    environment = end["environment"]
+    # Exactly as the environments list shows it, plus the kernelspec of this dataset.
+    _code, envs = await api(jp_fetch, "GET", "environments")
+    listed = next(e for e in envs["environments"] if e["id"] == end["environment_id"])
+    assert {k: v for k, v in environment.items() if k != "kernelspec"} == listed
+    # Published before the stream ended: the server offers it at once.
+    response = await jp_fetch("api", "kernelspecs")
+    assert environment["kernelspec"] in json.loads(response.body)["kernelspecs"]
+    # The build's own record says the same, and so does asking again with the recipe.
+    _code, build = await api(jp_fetch, "GET", "builds", end["id"])
+    assert build["environment"] == environment
+    code, again = await api(jp_fetch, "POST", "builds", body=recipe)
+    assert code == 200 and again["environment"]["kernelspec"] == environment["kernelspec"]
+    await api(jp_fetch, "DELETE", "environments", end["environment_id"])
+
+
 async def test_identical_posts_coalesce_into_one_engine_build(
     jp_fetch, stardock, base_image
 ) -> None:

@@ -15,14 +15,9 @@ from jupyter_stardock.core.catalog import Catalog
 from jupyter_stardock.core.dockerfile import parse
 from jupyter_stardock.core.recipe import BuildSpec, Recipe, compose
 from jupyter_stardock.errors import Forbidden, NotFound
-from jupyter_stardock.services.builds import (
-    INTERRUPTED,
-    BuildManager,
-    BuildRecord,
-    BuildState,
-    describe_failure,
-    step_parts,
-)
+from jupyter_stardock.services.build_failures import describe_failure, step_parts
+from jupyter_stardock.services.build_records import BuildRecord, BuildState
+from jupyter_stardock.services.builds import INTERRUPTED, BuildManager
 
 from .conftest import AppWriter
 

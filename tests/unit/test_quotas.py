@@ -11,7 +11,7 @@ from jupyter_stardock.core.quotas import check_build_quotas, check_kernel_quota
 from jupyter_stardock.core.recipe import Recipe
 from jupyter_stardock.core.users import Viewer
 from jupyter_stardock.errors import QuotaExceeded
-from jupyter_stardock.services.builds import BuildRecord, BuildState
+from jupyter_stardock.services.build_records import BuildRecord, BuildState
 
 
 class FakeBuilds:

@@ -1,0 +1,164 @@
+"""The kernels the hub service runs for its users' servers.
+
+Users choose their kernels' ids (their servers do); the service runs each under
+an id of its own, so one user's id can never meet another's, and someone
+else's kernel answers exactly as an unknown one. Before a kernel starts, the
+environment must be the user's, the dataset theirs to use and the kernel quota
+not reached.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from ..core.quotas import check_kernel_quota
+from ..core.users import Viewer
+from ..errors import InUse, NotFound
+from ..labels import recipe_from_labels
+from .environments import EnvironmentsService
+
+__all__ = ["HubKernels", "KernelManagers", "KernelSite"]
+
+
+class _Provisioner(Protocol):
+    async def poll(self) -> int | None: ...
+    async def send_signal(self, signum: int) -> None: ...
+    async def terminate(self, restart: bool = False) -> None: ...
+    async def kill(self, restart: bool = False) -> None: ...
+
+
+class _Kernel(Protocol):
+    @property
+    def provisioner(self) -> _Provisioner | None: ...
+    def get_connection_info(self, session: bool = False) -> Mapping[str, Any]: ...
+
+
+class KernelManagers(Protocol):
+    """The part of jupyter_server's (async) mapping kernel manager the service uses."""
+
+    def __contains__(self, kernel_id: str) -> bool: ...
+    def get_kernel(self, kernel_id: str) -> _Kernel: ...
+    async def start_kernel(self, **kwargs: Any) -> str: ...
+    async def shutdown_kernel(self, kernel_id: str, now: bool = False) -> None: ...
+    async def restart_kernel(self, kernel_id: str, now: bool = False) -> None: ...
+
+
+class KernelSite(Protocol):
+    """What the service asks of the hub service application (the StarDockApp)."""
+
+    @property
+    def kernel_aliases(self) -> dict[tuple[str, str], str]: ...
+    def register_service_kernel(self, internal: str, owner: str, client_id: str) -> None: ...
+    def forget_service_kernel(self, internal: str) -> None: ...
+    async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]: ...
+
+
+def connection_json(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Connection info as JSON: the key is bytes for jupyter_client, text on the wire."""
+    return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in info.items()}
+
+
+class HubKernels:
+    """Start, look up, signal, restart and shut down users' kernels by the ids they chose."""
+
+    def __init__(
+        self,
+        environments: EnvironmentsService,
+        site: KernelSite,
+        kernel_manager: Callable[[], KernelManagers],
+    ) -> None:
+        self.environments = environments
+        self.site = site
+        self._kernel_manager = kernel_manager
+
+    # What check_kernel_quota reads (core.quotas.KernelQuotaContext).
+    @property
+    def quota_kernels(self) -> int | None:
+        return self.environments.quotas.kernels
+
+    async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
+        return await self.site.running_kernels(viewer)
+
+    async def start(
+        self, viewer: Viewer, kernel_id: str, environment: str, dataset: str | None
+    ) -> dict[str, Any]:
+        """Start the viewer's kernel ``kernel_id``; its connection info, as JSON."""
+        km = self._kernel_manager()
+        running = self.site.kernel_aliases.get((viewer.name, kernel_id))
+        if running is not None and running in km:
+            raise InUse(f"Your kernel {kernel_id} is running already.")
+        image = await self.environments.environment_for(viewer, environment)  # another's: 404
+        if dataset is not None:  # 404 unknown, 403 not granted
+            self.environments.datasets.for_user(
+                dataset, viewer.name, viewer.groups, admin=viewer.admin
+            )
+        await check_kernel_quota(self, viewer)
+        recipe = {**recipe_from_labels(image.labels), "dataset": dataset}
+        spec = self.environments.publish_kernelspec(
+            recipe, environment, image.tags[0] if image.tags else image.id
+        )
+        internal = str(uuid.uuid4())
+        self.site.register_service_kernel(internal, viewer.name, kernel_id)
+        try:
+            await km.start_kernel(
+                kernel_id=internal,
+                kernel_name=spec,
+                stardock_owner=viewer.name,
+                stardock_groups=list(viewer.groups),
+                stardock_client_id=kernel_id,
+            )
+        except Exception:
+            self.site.forget_service_kernel(internal)
+            raise
+        return connection_json(km.get_kernel(internal).get_connection_info())
+
+    def owned_id(self, viewer: Viewer, kernel_id: str) -> str:
+        """The service's own id of the viewer's kernel ``kernel_id`` (else 404)."""
+        aliases = self.site.kernel_aliases
+        internal = aliases.get((viewer.name, kernel_id))
+        if internal is None and viewer.admin:
+            internal = next((i for (_, c), i in aliases.items() if c == kernel_id), None)
+        if internal is None or internal not in self._kernel_manager():
+            raise NotFound(f"There is no kernel {kernel_id!r}.")
+        return str(internal)
+
+    def _provisioner(self, viewer: Viewer, kernel_id: str) -> _Provisioner:
+        provisioner = (
+            self._kernel_manager().get_kernel(self.owned_id(viewer, kernel_id)).provisioner
+        )
+        if provisioner is None:  # not started by this service: nothing to act on
+            raise NotFound(f"There is no kernel {kernel_id!r}.")
+        return provisioner
+
+    async def poll(self, viewer: Viewer, kernel_id: str) -> int | None:
+        """None while the kernel lives, else its exit code."""
+        kernel = self._kernel_manager().get_kernel(self.owned_id(viewer, kernel_id))
+        return await kernel.provisioner.poll() if kernel.provisioner else 0
+
+    async def shutdown(self, viewer: Viewer, kernel_id: str) -> None:
+        """Shut down for good: the container goes and the outputs are archived."""
+        internal = self.owned_id(viewer, kernel_id)
+        await self._kernel_manager().shutdown_kernel(internal, now=True)
+        self.site.forget_service_kernel(internal)
+
+    async def signal(self, viewer: Viewer, kernel_id: str, signum: int) -> None:
+        """The interrupt fallback of the user's server."""
+        await self._provisioner(viewer, kernel_id).send_signal(signum)
+
+    async def stop(self, viewer: Viewer, kernel_id: str, graceful: bool) -> None:
+        """Before a restart the user's server asks for: end the kernel's process."""
+        provisioner = self._provisioner(viewer, kernel_id)
+        if graceful:
+            await provisioner.terminate()
+        else:
+            await provisioner.kill()
+
+    async def restart(self, viewer: Viewer, kernel_id: str) -> dict[str, Any]:
+        """Same outputs and key, a fresh container; the new connection info, as JSON."""
+        internal = self.owned_id(viewer, kernel_id)
+        km = self._kernel_manager()
+        kernel = km.get_kernel(internal)
+        await km.restart_kernel(internal, now=True)
+        return connection_json(kernel.get_connection_info())
