@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.buildlog import StepOutput
-from ..core.dockerfile import DockerfileSyntaxError, parse
+from ..core.dockerfile import DockerfileSyntaxError, Instruction, parse
 from ..core.recipe import BuildSpec
 
 __all__ = ["QUOTED_LINES", "StepPart", "describe_failure", "step_parts", "timeout_sentence"]
@@ -61,7 +61,7 @@ def step_parts(spec: BuildSpec) -> list[StepPart]:
     command = 0
     for index, instruction in enumerate(instructions, start=1):
         heading = next((h for n, h in reversed(headings) if n < instruction.start_line), None)
-        shown = _shorten(" ".join(instruction.args), 120)
+        shown = _shorten(_as_written(instruction), 120)
         app = _APP_HEADING.fullmatch(heading or "")
         if heading == "Your commands" and command < len(spec.recipe.commands):
             command += 1
@@ -173,3 +173,16 @@ def _duration(seconds: float) -> str:
     if seconds >= 120:
         return f"{seconds / 60:g} minutes"
     return f"{seconds:g} seconds"
+
+
+def _as_written(instruction: Instruction) -> str:
+    """An instruction's arguments as the Dockerfile has them, for a step's name.
+
+    BuildKit's parser splits ENV, LABEL and ARG into name and value; users read
+    ``PIP_CONSTRAINT=/opt/...`` in the Dockerfile, so that is what a step shows.
+    """
+    if instruction.keyword.upper() in ("ENV", "LABEL", "ARG"):
+        _, _, rest = instruction.original.partition(" ")
+        if rest.strip():
+            return rest.strip()
+    return " ".join(instruction.args)

@@ -216,3 +216,11 @@ def test_a_failed_command_is_named_and_its_own_output_quoted(spec: BuildSpec) ->
         is None
     )
     assert describe_failure(spec, StepOutput(), engine) is None
+
+
+def test_an_env_step_is_named_as_the_dockerfile_writes_it(spec: BuildSpec) -> None:
+    # BuildKit's parser splits ENV into name and value; the step reads as the file does.
+    env_lines = [line for line in spec.dockerfile.splitlines() if line.startswith("ENV ")]
+    assert env_lines
+    subjects = [p.subject for p in step_parts(spec)]
+    assert any(f"(`{env_lines[0]}`)" in s for s in subjects), subjects
