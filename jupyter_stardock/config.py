@@ -14,14 +14,18 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
 from traitlets import Dict, Enum, Float, Int, List, Unicode, default, validate
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
-__all__ = ["StarDockSettings", "load_server_config", "settings_from_config"]
+__all__ = ["Mode", "StarDockSettings", "load_server_config", "settings_from_config"]
+
+#: Where a StarDock server runs: 'local' (it holds the engine), 'service' (the hub
+#: service, the one holder of the engine in a hub) or 'remote' (a hub user's server).
+Mode = Literal["local", "service", "remote"]
 
 CONFIG_NAME = "jupyter_server_config"
 

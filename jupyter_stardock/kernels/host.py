@@ -14,17 +14,15 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from traitlets.config import Config
 
-from ..config import StarDockSettings, load_server_config, settings_from_config
+from ..config import Mode, StarDockSettings, load_server_config, settings_from_config
 from ..core.datasets import DatasetRegistry
 from ..engine.client import Engine
 
-__all__ = ["KernelHost", "Mode", "host_for", "register_host", "standalone_host"]
-
-Mode = Literal["local", "service", "remote"]
+__all__ = ["KernelHost", "host_for", "register_host", "standalone_host"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from jupyter_server.extension.application import ExtensionApp
 
 from .. import labels
 from .._version import __version__
-from ..config import StarDockSettings
+from ..config import Mode, StarDockSettings
 from ..core import safefs
 from ..core.catalog import Catalog, default_catalog_dirs
 from ..core.claims import EnvironmentClaims
@@ -47,7 +47,7 @@ from ..services.environments import EnvironmentsService, Quotas
 from ..services.hub_kernels import HubKernels, KernelManagers
 from ..services.status import EngineHealth
 from . import contents_guard
-from .routes import Mode, routes
+from .routes import routes
 
 __all__ = ["StarDockApp"]
 

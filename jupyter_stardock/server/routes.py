@@ -5,8 +5,7 @@ Composed here, above the handler modules, so that no handler module needs anothe
 
 from __future__ import annotations
 
-from typing import Literal
-
+from ..config import Mode
 from .handlers import (
     API,
     AppsHandler,
@@ -33,9 +32,7 @@ from .service_handlers import (
     ServiceKernelsHandler,
 )
 
-__all__ = ["API", "Mode", "routes"]
-
-Mode = Literal["local", "service", "remote"]
+__all__ = ["API", "routes"]
 Routes = list[tuple[str, type[StarDockHandler]]]
 
 _ID = r"(?P<build_id>[0-9a-f]{1,64})"
