@@ -35,7 +35,9 @@ from .client.kernel import RemoteKernel
 from .client.presentation import (
     apps_table,
     datasets_table,
+    environment_ready,
     environments_table,
+    kernel_started,
     kernels_table,
     progress_bar,
     progress_bundle,
@@ -239,13 +241,7 @@ class StarDockMagics(Magics):
     def _do_build(self, args: argparse.Namespace) -> None:
         recipe = self._recipe(args)
         environment = self._build(recipe)
-        print(
-            f"Environment {environment['id']} is ready"
-            + (f" with dataset {args.dataset}" if args.dataset else "")
-            + f" (kernelspec {environment.get('kernelspec')}).\n"
-            f"Run a cell in it: %%stardock {environment['id']}"
-            + (f" --dataset {args.dataset}" if args.dataset else "")
-        )
+        print(environment_ready(environment, args.dataset))
 
     def _do_start(self, args: argparse.Namespace) -> None:
         key, kernelspec, environment = self._target(args)
@@ -261,18 +257,7 @@ class StarDockMagics(Magics):
             ),
             None,
         )
-        apps = ", ".join(environment.get("apps") or ()) or "base"
-        cell = f"%%stardock {key[0]}" + (f" --dataset {key[1]}" if key[1] else "")
-        lines = [
-            f"Started StarDock kernel {kernel.kernel_id} in environment {key[0]} ({apps})"
-            + (f" beside dataset {key[1]} (read-only at /data)." if key[1] else "."),
-            f"  Run a cell in it:   {cell}",
-            f"  Or pick the kernel: {kernelspec} in the kernel menu (a separate kernel).",
-        ]
-        if outputs:
-            lines.append(f"  Its outputs folder: {outputs} (/outputs inside; kept when it stops)")
-        lines.append("  Stop it:            %stardock stop")
-        print("\n".join(lines))
+        print(kernel_started(kernel.kernel_id, environment, key[1], kernelspec, outputs))
 
     def _do_stop(self, args: argparse.Namespace) -> None:
         chosen = [

@@ -19,11 +19,13 @@ from .events import BuildProgress
 __all__ = [
     "apps_table",
     "datasets_table",
+    "environment_ready",
     "environments_table",
     "failure_sentence",
     "format_age",
     "format_size",
     "format_table",
+    "kernel_started",
     "kernels_table",
     "parse_size",
     "parse_time",
@@ -202,6 +204,39 @@ def kernels_table(kernels: Sequence[Mapping[str, Any]], ours: set[str]) -> str:
     return format_table(
         ["kernel", "environment", "dataset", "started", "outputs", "this notebook"], rows
     )
+
+
+def environment_ready(environment: Mapping[str, Any], dataset: str | None) -> str:
+    """What ``%stardock build`` says at the end: the kernelspec, and the cell to use it."""
+    beside = f" with dataset {dataset}" if dataset else ""
+    option = f" --dataset {dataset}" if dataset else ""
+    return (
+        f"Environment {environment['id']} is ready{beside} "
+        f"(kernelspec {environment.get('kernelspec')}).\n"
+        f"Run a cell in it: %%stardock {environment['id']}{option}"
+    )
+
+
+def kernel_started(
+    kernel_id: str,
+    environment: Mapping[str, Any],
+    dataset: str | None,
+    kernelspec: str,
+    outputs: str | None,
+) -> str:
+    """What ``%stardock start`` says: the kernel, and the ways to use and stop it."""
+    apps = ", ".join(environment.get("apps") or ()) or "base"
+    cell = f"%%stardock {environment['id']}" + (f" --dataset {dataset}" if dataset else "")
+    lines = [
+        f"Started StarDock kernel {kernel_id} in environment {environment['id']} ({apps})"
+        + (f" beside dataset {dataset} (read-only at /data)." if dataset else "."),
+        f"  Run a cell in it:   {cell}",
+        f"  Or pick the kernel: {kernelspec} in the kernel menu (a separate kernel).",
+    ]
+    if outputs:
+        lines.append(f"  Its outputs folder: {outputs} (/outputs inside; kept when it stops)")
+    lines.append("  Stop it:            %stardock stop")
+    return "\n".join(lines)
 
 
 def progress_bundle(progress: BuildProgress, tail: int = 12) -> dict[str, str]:
