@@ -98,7 +98,9 @@ class StarDockSubcommand(JupyterApp):
         reject_unknown_options(self, argv)
         args = list(argv if argv is not None else sys.argv[1:])
         if self.uses_server_settings or {"--help-all", "--generate-config"} & set(args):
-            self.classes = [server_settings()]  # the aliases' help needs the class too
+            # After this command's own class, as a class attribute would have put it;
+            # the aliases' help needs it too.
+            self.classes = [*self.classes, server_settings()]
         super().parse_command_line(argv)
 
     def settings(self) -> StarDockApp:

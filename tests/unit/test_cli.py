@@ -148,3 +148,15 @@ def test_build_can_lift_the_pip_constraints() -> None:
     command.parse_command_line(["--app", "astropy", "--no-pip-constraints"])
     assert command.apps == ["astropy"] and command.pip_constraints is False
     assert BuildCommand().pip_constraints is True
+
+
+def test_help_lists_each_commands_options_and_the_server_settings_in_help_all() -> None:
+    # The server's settings are imported lazily; the help still names them as before.
+    result = run_cli("demo", "--help", timeout=60)
+    assert result.returncode == 0 and "--workdir=<Unicode>" in result.stdout
+    assert "StarDockApp.extra_ca_certs" in result.stdout
+    result = run_cli("envs", "--help-all", timeout=60)
+    assert result.returncode == 0 and "--ServerCommand.url=<Unicode>" in result.stdout
+    assert "--StarDockApp.docker_host=<Unicode>" in result.stdout
+    result = run_cli("envs", "--help", timeout=60)
+    assert result.returncode == 0 and "StarDockApp" not in result.stdout
