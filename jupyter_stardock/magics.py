@@ -1,4 +1,4 @@
-"""IPython magics: StarDock from a notebook cell, a thin front over client.py.
+"""IPython magics: StarDock from a notebook cell, a thin front over the client.
 
 ``%load_ext jupyter_stardock``, then::
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import html
 import json
 import shlex
 import sys
@@ -29,22 +28,21 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import clear_output, display, publish_display_data
 
-from .client.api import (
-    BuildProgress,
-    ClientError,
-    ServerInfo,
-    StarDockClient,
+from .client.api import StarDockClient, recipe_from
+from .client.discovery import ServerInfo, discover_server
+from .client.events import BuildProgress
+from .client.kernel import RemoteKernel
+from .client.presentation import (
     apps_table,
     datasets_table,
-    discover_server,
+    environment_ready,
     environments_table,
-    format_age,
-    format_table,
+    kernel_started,
+    kernels_table,
     progress_bar,
-    recipe_from,
+    progress_bundle,
 )
-from .client.kernel import RemoteKernel
-from .errors import MagicUsageError, StarDockError
+from .errors import ClientError, MagicUsageError, StarDockError
 
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -122,8 +120,7 @@ class _TextProgress:
         self._step = -1
 
     def __call__(self, progress: BuildProgress) -> None:
-        new = min(progress.count - self._printed, len(progress.lines))
-        for line in progress.lines[len(progress.lines) - new :]:
+        for line in progress.since(self._printed):
             print(f"  {line}")
         self._printed = progress.count
         if progress.step != self._step or progress.state not in ("queued", "running"):
@@ -142,35 +139,18 @@ class _RichProgress:
         self._interval = interval
         self._last = 0.0
 
-    def _bundle(self, progress: BuildProgress) -> dict[str, str]:
-        tail = progress.lines[-TAIL:]
-        bar = progress_bar(progress)
-        text = "\n".join([bar, *(f"  {line}" for line in tail)])
-        label = html.escape(bar.split("] ", 1)[-1])
-        return {
-            "text/plain": text,
-            "text/html": (
-                f'<div class="stardock-build"><div>Building environment '
-                f"<code>{html.escape(progress.environment_id)}</code> "
-                f'<progress max="1" value="{progress.fraction:.3f}" style="width:20em">'
-                f"</progress> {label}</div>"
-                f'<pre style="max-height:16em;overflow:auto;font-size:85%">'
-                f"{html.escape(chr(10).join(tail))}</pre></div>"
-            ),
-        }
-
     def __call__(self, progress: BuildProgress) -> None:
         now = time.monotonic()
         if self._handle is None:
-            self._handle = display(self._bundle(progress), raw=True, display_id=True)
+            self._handle = display(progress_bundle(progress, TAIL), raw=True, display_id=True)
             self._last = now
         elif now - self._last >= self._interval:
-            self._handle.update(self._bundle(progress), raw=True)
+            self._handle.update(progress_bundle(progress, TAIL), raw=True)
             self._last = now
 
     def close(self, progress: BuildProgress) -> None:
         if self._handle is not None:
-            self._handle.update(self._bundle(progress), raw=True)
+            self._handle.update(progress_bundle(progress, TAIL), raw=True)
 
 
 # -- the magics ----------------------------------------------------------------
@@ -245,27 +225,8 @@ class StarDockMagics(Magics):
         print(environments_table(self.client.environments(), self.client.stardock_kernels()))
 
     def _do_kernels(self, args: argparse.Namespace) -> None:
-        kernels = self.client.stardock_kernels()
-        if not kernels:
-            print("No StarDock kernel is running.")
-            return
         ours = {k.kernel_id for k in self.kernels.values()}
-        rows = [
-            (
-                k["id"],
-                k.get("environment", ""),
-                k.get("dataset") or "-",
-                format_age(k.get("started")),
-                k.get("outputs") or "-",
-                "yes" if k["id"] in ours else "",
-            )
-            for k in kernels
-        ]
-        print(
-            format_table(
-                ["kernel", "environment", "dataset", "started", "outputs", "this notebook"], rows
-            )
-        )
+        print(kernels_table(self.client.stardock_kernels(), ours))
 
     def _do_connect(self, args: argparse.Namespace) -> None:
         server = discover_server(args.url, args.token, override_hint=CONNECT_HINT)
@@ -280,13 +241,7 @@ class StarDockMagics(Magics):
     def _do_build(self, args: argparse.Namespace) -> None:
         recipe = self._recipe(args)
         environment = self._build(recipe)
-        print(
-            f"Environment {environment['id']} is ready"
-            + (f" with dataset {args.dataset}" if args.dataset else "")
-            + f" (kernelspec {environment.get('kernelspec')}).\n"
-            f"Run a cell in it: %%stardock {environment['id']}"
-            + (f" --dataset {args.dataset}" if args.dataset else "")
-        )
+        print(environment_ready(environment, args.dataset))
 
     def _do_start(self, args: argparse.Namespace) -> None:
         key, kernelspec, environment = self._target(args)
@@ -302,18 +257,7 @@ class StarDockMagics(Magics):
             ),
             None,
         )
-        apps = ", ".join(environment.get("apps") or ()) or "base"
-        cell = f"%%stardock {key[0]}" + (f" --dataset {key[1]}" if key[1] else "")
-        lines = [
-            f"Started StarDock kernel {kernel.kernel_id} in environment {key[0]} ({apps})"
-            + (f" beside dataset {key[1]} (read-only at /data)." if key[1] else "."),
-            f"  Run a cell in it:   {cell}",
-            f"  Or pick the kernel: {kernelspec} in the kernel menu (a separate kernel).",
-        ]
-        if outputs:
-            lines.append(f"  Its outputs folder: {outputs} (/outputs inside; kept when it stops)")
-        lines.append("  Stop it:            %stardock stop")
-        print("\n".join(lines))
+        print(kernel_started(kernel.kernel_id, environment, key[1], kernelspec, outputs))
 
     def _do_stop(self, args: argparse.Namespace) -> None:
         chosen = [

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.client.api import ServerInfo, StarDockClient
+from jupyter_stardock.client.api import StarDockClient
+from jupyter_stardock.client.discovery import ServerInfo
 
 from ..conftest import run_cli
 from .conftest import server_config

@@ -12,7 +12,7 @@ import subprocess
 import uuid
 from typing import Any
 
-from jupyter_stardock.client.api import ServerInfo
+from jupyter_stardock.client.discovery import ServerInfo
 
 from ..conftest import run_cli
 

@@ -19,7 +19,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from jupyter_stardock.client.api import ServerInfo, StarDockClient
+from jupyter_stardock.client.api import StarDockClient
+from jupyter_stardock.client.discovery import ServerInfo
 from jupyter_stardock.client.kernel import RemoteKernel
 from jupyter_stardock.labels import KERNEL as KERNEL_LABEL
 from jupyter_stardock.magics import StarDockMagics

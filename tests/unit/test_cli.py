@@ -7,15 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.cli.main import (
-    DEMO_NEXT_STEP,
-    _TerminalProgress,
-    doctor_summary,
-    last_used,
-    plan_prune,
-    require_jupyterlab,
-)
-from jupyter_stardock.client.api import BuildProgress
+from jupyter_stardock.cli.doctor import doctor_summary
+from jupyter_stardock.cli.operator import DEMO_NEXT_STEP, require_jupyterlab
+from jupyter_stardock.cli.prune import last_used, plan_prune
+from jupyter_stardock.cli.user import _TerminalProgress
+from jupyter_stardock.client.events import BuildProgress
 
 from ..conftest import run_cli
 
@@ -146,9 +142,21 @@ def test_demo_runs_this_pythons_jupyterlab() -> None:
 
 
 def test_build_can_lift_the_pip_constraints() -> None:
-    from jupyter_stardock.cli.main import BuildCommand
+    from jupyter_stardock.cli.user import BuildCommand
 
     command = BuildCommand()
     command.parse_command_line(["--app", "astropy", "--no-pip-constraints"])
     assert command.apps == ["astropy"] and command.pip_constraints is False
     assert BuildCommand().pip_constraints is True
+
+
+def test_help_lists_each_commands_options_and_the_server_settings_in_help_all() -> None:
+    # The server's settings are imported lazily; the help still names them as before.
+    result = run_cli("demo", "--help", timeout=60)
+    assert result.returncode == 0 and "--workdir=<Unicode>" in result.stdout
+    assert "StarDockApp.extra_ca_certs" in result.stdout
+    result = run_cli("envs", "--help-all", timeout=60)
+    assert result.returncode == 0 and "--ServerCommand.url=<Unicode>" in result.stdout
+    assert "--StarDockApp.docker_host=<Unicode>" in result.stdout
+    result = run_cli("envs", "--help", timeout=60)
+    assert result.returncode == 0 and "StarDockApp" not in result.stdout

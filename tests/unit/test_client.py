@@ -15,21 +15,17 @@ from typing import Any
 
 import pytest
 
-from jupyter_stardock.client.api import (
-    BuildProgress,
-    LogEvent,
-    ServerInfo,
-    StarDockClient,
-    discover_server,
+from jupyter_stardock.client.api import StarDockClient, recipe_from
+from jupyter_stardock.client.discovery import ServerInfo, discover_server
+from jupyter_stardock.client.events import BuildProgress, LogEvent, parse_sse
+from jupyter_stardock.client.kernel import decode_message
+from jupyter_stardock.client.presentation import (
     format_age,
     format_size,
     parse_size,
-    parse_sse,
     parse_time,
     progress_bar,
-    recipe_from,
 )
-from jupyter_stardock.client.kernel import decode_message
 from jupyter_stardock.errors import (
     ApiError,
     BuildFailed,
@@ -213,14 +209,20 @@ def test_build_follows_the_log_and_resolves_the_environment(stub: Any) -> None:
     build = {"id": "b1", "environment_id": "e" * 16, "state": "queued"}
     environment = {"id": "e" * 16, "kernelspec": "stardock-" + "e" * 16}
     handler.replies["/base%40x/stardock/api/builds"] = [
-        (202, {"build": build, "environment": None}),
-        (200, {"build": None, "environment": environment}),
+        (202, {"build": build, "environment": None})
     ]
+    # As the server sends it: a progress event after each page with a step line, and the
+    # end event's build carrying its environment (with its kernelspec).
+    step = {**build, "state": "running", "steps": 4}
+    done = {**build, "state": "succeeded", "step": 4, "steps": 4, "environment": environment}
     handler.replies["/base%40x/stardock/api/builds/b1/log"] = [
         (
             200,
-            "id: 0\ndata: Step 1/4 : FROM x\n\n: keep-alive\n\nid: 1\ndata: Step 3/4 : RUN y\n\n"
-            f"event: end\ndata: {json.dumps({**build, 'state': 'succeeded'})}\n\n",
+            "id: 0\ndata: Step 1/4 : FROM x\n\n"
+            f"event: progress\ndata: {json.dumps({**step, 'step': 1})}\n\n"
+            ": keep-alive\n\nid: 1\ndata: Step 3/4 : RUN y\n\n"
+            f"event: progress\ndata: {json.dumps({**step, 'step': 3})}\n\n"
+            f"event: end\ndata: {json.dumps(done)}\n\n",
         )
     ]
     seen: list[tuple[str, float]] = []
@@ -285,6 +287,7 @@ def test_progress_and_recipe() -> None:
     progress = BuildProgress("b", "e")
     for line in ("Queued", "Step 1/4 : FROM x", "Step 3/4 : RUN y"):
         progress.add(line, keep=2)
+    progress.update({"state": "running", "step": 3, "steps": 4})  # the server's progress event
     assert progress.fraction == 0.5 and progress.lines == ["Step 1/4 : FROM x", "Step 3/4 : RUN y"]
     assert progress.count == 3
     assert "step 3/4" in progress_bar(progress) and "50%" in progress_bar(progress)
@@ -351,3 +354,90 @@ def test_progress_events_move_the_bar_and_are_never_log_lines(stub: Any) -> None
         parse_sse(iter([b"event: progress\n", f"data: {json.dumps(running)}\n".encode(), b"\n"]))
     )
     assert events == [LogEvent("progress", build=running)]
+
+
+def test_a_build_is_asked_for_once_its_end_event_names_the_environment(stub: Any) -> None:
+    client, handler = stub
+    build = {"id": "b4", "environment_id": "c" * 16, "state": "queued", "environment": None}
+    environment = {"id": "c" * 16, "apps": [], "kernelspec": "stardock-" + "c" * 16 + "-m51"}
+    handler.replies["/base%40x/stardock/api/builds"] = [(202, {"build": build})]
+    done = {**build, "state": "succeeded", "environment": environment}
+    handler.replies["/base%40x/stardock/api/builds/b4/log"] = [
+        (200, f"id: 0\ndata: Step 1/1 : FROM x\n\nevent: end\ndata: {json.dumps(done)}\n\n")
+    ]
+    assert client.build({"dataset": "m51"}) == environment
+    posts = [s for s in handler.seen if s["path"].endswith("/stardock/api/builds")]
+    assert len(posts) == 1
+
+
+def test_a_stream_closed_early_takes_the_environment_from_the_build_record(stub: Any) -> None:
+    client, handler = stub
+    build = {"id": "b5", "environment_id": "d" * 16, "state": "running", "environment": None}
+    environment = {"id": "d" * 16, "kernelspec": "stardock-" + "d" * 16}
+    handler.replies["/base%40x/stardock/api/builds"] = [(202, {"build": build})]
+    handler.replies["/base%40x/stardock/api/builds/b5/log"] = [(200, "id: 0\ndata: Step 1/2\n\n")]
+    handler.replies["/base%40x/stardock/api/builds/b5"] = [
+        (200, {**build, "state": "succeeded", "environment": environment})
+    ]
+    assert client.build({}) == environment
+
+
+def test_a_succeeded_build_without_its_environment_says_build_again(stub: Any) -> None:
+    client, handler = stub
+    build = {"id": "b6", "environment_id": "9" * 16, "state": "queued", "environment": None}
+    handler.replies["/base%40x/stardock/api/builds"] = [(202, {"build": build})]
+    done = {**build, "state": "succeeded"}  # removed between its end and this answer
+    handler.replies["/base%40x/stardock/api/builds/b6/log"] = [
+        (200, f"event: end\ndata: {json.dumps(done)}\n\n")
+    ]
+    with pytest.raises(BuildFailed, match=r"environment is missing.*Build again"):
+        client.build({})
+
+
+def test_the_kernelspec_of_an_environment_is_found_by_its_metadata(stub: Any) -> None:
+    client, handler = stub
+    env_id = "7" * 16
+
+    def spec(name: str, dataset: str | None) -> dict[str, Any]:
+        meta = {"stardock": {"environment": env_id, "dataset": dataset}}
+        return {"name": name, "spec": {"metadata": meta}, "resources": {}}
+
+    handler.replies["/base%40x/api/kernelspecs"] = [
+        (
+            200,
+            {
+                "default": "python3",
+                "kernelspecs": {
+                    "python3": {"name": "python3", "spec": {"metadata": {}}},
+                    "stardock-a": spec("stardock-a", None),
+                    "stardock-b": spec("stardock-b", "M51"),
+                },
+            },
+        )
+    ]
+    assert client.kernelspec_for({"id": env_id}, "M51") == "stardock-b"
+    assert client.kernelspec_for({"id": env_id}, None) == "stardock-a"
+    assert not [s for s in handler.seen if "stardock/api" in s["path"]]  # nothing published
+
+
+def test_kernel_requests_are_jupyter_client_session_messages() -> None:
+    from jupyter_stardock.client.kernel import RemoteKernel
+
+    class Socket:
+        connected = True
+        sent: list[str] = []
+
+        def send(self, frame: str) -> None:
+            self.sent.append(frame)
+
+    client = StarDockClient(ServerInfo("http://127.0.0.1:9/", "", "a test"))
+    kernel = RemoteKernel(client, "k1")
+    kernel._ws = Socket()  # type: ignore[assignment]
+    msg_id = kernel._send("execute_request", {"code": "1"})
+    message = json.loads(Socket.sent[0])
+    header = message["header"]
+    assert header["msg_id"] == msg_id and header["msg_type"] == "execute_request"
+    assert header["session"] == kernel.session.session and header["username"] == "stardock"
+    assert header["date"] and header["version"].startswith("5.")
+    assert message["channel"] == "shell" and message["content"] == {"code": "1"}
+    assert f"session_id={kernel.session.session}" in kernel.ws_url

@@ -9,7 +9,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from jupyter_stardock.client.api import BuildProgress, ServerInfo
+from jupyter_stardock.client.discovery import ServerInfo
+from jupyter_stardock.client.events import BuildProgress
 from jupyter_stardock.magics import StarDockMagics, _RichProgress, _show
 
 
