@@ -64,6 +64,8 @@ def _ensure_singleuser_env() -> None:
         f"jupyterhub=={jupyterhub.__version__}",
         "jupyter_server>=2.4",
         "docker>=7",
+        "urllib3>=2.3",
+        "dockerfile>=3.4",
         "pyzmq",
         "hatchling",
         "hatch-jupyter-builder",
