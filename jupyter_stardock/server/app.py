@@ -31,6 +31,7 @@ from ..errors import StarDockError
 from ..hub.service_client import ServiceClient, hub_user_home, service_client_from_env
 from ..kernels.host import KernelHost, register_host
 from ..kernels.listing import OwnKernels
+from ..kernels.provisioner import StarDockProvisioner
 from ..kernels.reconcile import OrphanPolicy, OrphanReconciler
 from ..kernels.service_ids import ServiceKernelIds
 from ..services.builds import BuildManager, BuildRecord
@@ -311,8 +312,10 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     def guard_outputs_browsing(self) -> None:
         """The file browser serves no link a kernel planted in its outputs folder."""
         assert self.serverapp is not None
+        # The provisioner's own setting (c.StarDockProvisioner.outputs_subdir), read
+        # from the same config, without creating a provisioner.
         subdir = self.config.get("StarDockProvisioner", {}).get(
-            "outputs_subdir", "stardock-outputs"
+            "outputs_subdir", StarDockProvisioner.outputs_subdir.default_value
         )
         root = Path(self.serverapp.root_dir).expanduser()
         if not contents_guard.guard_outputs(self.serverapp.contents_manager, root / subdir):
