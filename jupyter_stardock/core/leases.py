@@ -50,6 +50,7 @@ __all__ = [
     "Lease",
     "ServerIdentity",
     "current_identity",
+    "hold_lease",
     "lapsed",
     "lineage_lock",
     "live_adoptions",
@@ -117,12 +118,16 @@ def leases_dir(state_dir: Path | str) -> Path:
     return Path(state_dir) / "servers"
 
 
+def lease_path(state_dir: Path | str, instance: str) -> Path:
+    return leases_dir(state_dir) / f"{instance}.json"
+
+
 class Lease:
     """This instance's lease file: written atomically, readable by its user only."""
 
     def __init__(self, identity: ServerIdentity) -> None:
         self.identity = identity
-        self.path = leases_dir(identity.state_dir) / f"{identity.instance}.json"
+        self.path = lease_path(identity.state_dir, identity.instance)
         #: Containers this instance adopted from servers that died (their labels name those).
         self.adopted: set[str] = set()
 
@@ -179,7 +184,7 @@ def lapsed(
     """Why the lease of that instance has lapsed (a phrase for the log), or None while it lives."""
     if not instance:
         return "the container names no server instance"
-    record = _read(leases_dir(state_dir) / f"{instance}.json")
+    record = _read(lease_path(state_dir, instance))
     if record is None:
         return "its server left no lease"
     return _lapsed(record, lease_seconds, time.time() if now is None else now)
@@ -263,6 +268,21 @@ def unregister(identity: ServerIdentity) -> None:
     entries[:] = [e for e in entries if e[0] != identity]
 
 
+def hold_lease(identity: ServerIdentity) -> Lease:
+    """The lease of an instance of this process: registered, written now, released at exit.
+
+    Released only when the process exits: a server shuts its kernels down after
+    its extensions stop, and they are its until then. Registered before it is
+    written, so kernels of this process keep this identity even when the state
+    folder refuses the file (OSError).
+    """
+    lease = Lease(identity)
+    atexit.register(lease.release)
+    register(identity, lease)
+    lease.renew()
+    return lease
+
+
 def registered_lease(identity: ServerIdentity) -> Lease | None:
     for known, lease in _REGISTERED.get(identity.state_dir, []):
         if known == identity:
@@ -288,11 +308,9 @@ def current_identity(state_dir: Path | str, root_dir: Path | str | None = None) 
     if entries:
         return entries[-1][0]
     identity = ServerIdentity.new(key, root_dir if root_dir is not None else Path.cwd())
-    lease = Lease(identity)
     try:
-        lease.renew()
+        hold_lease(identity)
     except OSError as err:
-        log.warning("StarDock: could not write the lease %s: %s", lease.path, err)
-    atexit.register(lease.release)
-    register(identity, lease)
+        path = lease_path(identity.state_dir, identity.instance)
+        log.warning("StarDock: could not write the lease %s: %s", path, err)
     return identity

@@ -11,42 +11,34 @@ import asyncio
 import atexit
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 
-from .. import labels
 from .._version import __version__
 from ..config import Mode, StarDockSettings
 from ..core import safefs
 from ..core.catalog import Catalog, default_catalog_dirs
 from ..core.claims import EnvironmentClaims
 from ..core.datasets import DatasetRegistry
-from ..core.exits import exit_records
-from ..core.kernelspecs import KernelspecStore, LaunchableKernelSpecs
-from ..core.leases import (
-    Lease,
-    ServerIdentity,
-    lapsed,
-    lineage_lock,
-    live_adoptions,
-    register,
-    unregister,
-)
-from ..core.leases import prune as prune_leases
+from ..core.kernelspecs import KernelspecStore
+from ..core.leases import Lease, ServerIdentity, hold_lease, unregister
 from ..core.users import Viewer, local_groups, server_user
 from ..engine.client import Engine
-from ..errors import EngineUnavailable, StarDockError
+from ..errors import StarDockError
 from ..hub.service_client import ServiceClient, hub_user_home, service_client_from_env
-from ..kernels.container import archive_orphans
 from ..kernels.host import KernelHost, register_host
-from ..labels import KernelLabels, ServerLabels
+from ..kernels.listing import OwnKernels
+from ..kernels.provisioner import StarDockProvisioner
+from ..kernels.reconcile import OrphanPolicy, OrphanReconciler
+from ..kernels.service_ids import ServiceKernelIds
 from ..services.builds import BuildManager
 from ..services.environments import EnvironmentsService, Quotas
 from ..services.hub_kernels import HubKernels, KernelManagers
 from ..services.status import EngineHealth
 from . import contents_guard
+from .kernelspecs import RemoteKernelspecs, launchable_kernelspecs
 from .routes import routes
 
 __all__ = ["StarDockApp"]
@@ -92,10 +84,10 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     environments: EnvironmentsService
     hub_kernels: HubKernels
     remote: ServiceClient | None = None
-    #: Hub service: the service's kernel id -> the Hub user it was started for.
-    kernel_owners: dict[str, str]
-    #: Hub service: (Hub user, the id their server uses) -> the service's kernel id.
-    kernel_aliases: dict[tuple[str, str], str]
+    #: Remote mode: the kernelspecs mirrored from the service.
+    remote_kernelspecs: RemoteKernelspecs | None = None
+    #: Hub service: which Hub user each kernel runs for, by the id their server knows.
+    service_kernels: ServiceKernelIds
     claims: EnvironmentClaims
     catalog: Catalog
     kernelspecs: KernelspecStore
@@ -103,7 +95,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     #: This instance: its id and lineage label its kernels; its lease shows it lives.
     identity: ServerIdentity | None = None
     lease: Lease | None = None
-    _unowned_logged: set[str]
+    own_kernels: OwnKernels
+    orphans: OrphanReconciler
     engine_health: EngineHealth
 
     def make_engine(self) -> Engine:
@@ -179,60 +172,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         return KernelspecStore(Path(jupyter_data_dir()) / "kernels")
 
     async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
-        """StarDock kernel containers of this server instance (the viewer's own, when scoped).
-
-        Another server's kernels are not listed, even on the same engine with the
-        same state folder: they are not this server's to show or stop.
-        """
-        assert self.engine is not None
-        containers = await self.engine.run(self.engine.containers_sync, label=labels.KERNEL)
-        root = Path(self.serverapp.root_dir).expanduser().resolve() if self.serverapp else None
-        kernels = []
-        for c in containers:
-            kernel = KernelLabels.from_labels(c.get("Labels"))
-            if kernel is None or not self._is_mine(c):
-                continue
-            owner = kernel.owner or None
-            if viewer is not None and not viewer.may_see(owner):
-                continue
-            # In the hub service, the user's server shows it relative to the user's home.
-            base = hub_user_home(owner) if self.mode == "service" and owner else root
-            outputs = Path(kernel.outputs_view or kernel.outputs)
-            relative = None
-            if base is not None and outputs.is_relative_to(base):
-                relative = outputs.relative_to(base).as_posix()
-            # The id the owner's server knows it by (the hub service's own may differ).
-            kernel_id = kernel.client_id
-            last_exit = exit_records.last(kernel_id, owner)
-            kernels.append(
-                {
-                    "id": kernel_id,
-                    "name": kernel.name,
-                    "environment": kernel.environment,
-                    "dataset": kernel.dataset or None,
-                    "outputs": relative,
-                    "started": kernel.started,
-                    "state": c.get("State", ""),
-                    "container": c["Id"][:12],
-                    "owner": owner,
-                    "last_exit": last_exit.to_json() if last_exit else None,
-                }
-            )
-        return kernels
-
-    def _is_mine(self, container: dict[str, Any]) -> bool:
-        """Whether a kernel container belongs to this server instance (started or adopted here)."""
-        kernel = KernelLabels.from_labels(container.get("Labels"))
-        if kernel is None:
-            return False
-        if kernel.server is None:
-            # Started by a StarDock without leases: shown where it was shown before.
-            return kernel.archives == str(self.archive_dir)
-        if self.identity is None or self.lease is None:
-            return False
-        return kernel.server.instance == self.identity.instance or (
-            container.get("Id") in self.lease.adopted
-        )
+        """StarDock kernel containers of this server instance (the viewer's own, when scoped)."""
+        return await self.own_kernels.running(viewer)
 
     def visible_environments(
         self, viewer: Viewer, environments: list[dict[str, Any]]
@@ -253,67 +194,15 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     async def environment_in_use(self, environment: str) -> bool:
         return any(k["environment"] == environment for k in await self.running_kernels())
 
-    async def find_orphans(self) -> list[tuple[dict[str, Any], str]]:
-        """Kernel containers of this lineage whose server's lease has lapsed, with why.
-
-        Never one of a live server (whatever its user, state or root folder), never
-        one this instance runs or adopted, and never one of a StarDock without
-        leases (logged once, left alone).
-        """
-        assert self.engine is not None and self.identity is not None and self.lease is not None
-        me, state_dir = self.identity, self.identity.state_dir
-        containers = await self.engine.run(self.engine.containers_sync, label=labels.KERNEL)
-        known = set(self.serverapp.kernel_manager.list_kernel_ids()) if self.serverapp else set()
-        claimed = live_adoptions(state_dir, self.lease_seconds) | self.lease.adopted
-        orphans = []
-        for c in containers:
-            kernel = KernelLabels.from_labels(c.get("Labels"))
-            if kernel is None:
-                continue
-            if kernel.server is None:
-                if kernel.archives == str(self.archive_dir) and c["Id"] not in self._unowned_logged:
-                    self._unowned_logged.add(c["Id"])
-                    self.log.warning(
-                        "StarDock: kernel container %s was started by an older StarDock that "
-                        "did not record its server; it is left alone. Stop it with "
-                        "'docker stop %s' once no server uses it.",
-                        c["Id"][:12],
-                        c["Id"][:12],
-                    )
-                continue
-            instance = kernel.server.instance
-            if (
-                kernel.server.lineage != me.lineage
-                or instance == me.instance
-                or kernel.kernel_id in known
-                or c["Id"] in claimed
-            ):
-                continue
-            why = lapsed(state_dir, instance, self.lease_seconds)
-            if why is not None:
-                orphans.append((c, why))
-        return orphans
-
     async def reconcile(self, at_start: bool = True) -> None:
         """Archive or adopt (orphan_policy) the kernels whose server is gone; prune kernelspecs.
 
         Run at start and then every lease_seconds, so a kernel whose server's lease
-        lapses later is handled too. Servers of one lineage take turns (a lock file).
+        lapses later is handled too (kernels/reconcile.py says which are orphans).
         """
-        assert (
-            self.engine is not None
-            and self.builds is not None
-            and self.identity is not None
-            and self.lease is not None
-        )
+        assert self.engine is not None and self.builds is not None
         try:
-            found = None
-            for _ in range(50 if at_start else 1):
-                with lineage_lock(self.identity, blocking=False) as locked:
-                    if locked:
-                        found = await self._reconcile_orphans()
-                        break
-                await asyncio.sleep(0.2)  # another server of this lineage is reconciling
+            found = await self.orphans.reconcile(at_start)
             if at_start:
                 self.log.info(
                     "StarDock: reconciled kernel containers at start: %s",
@@ -327,74 +216,6 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             self.log.warning("StarDock: could not reconcile kernel containers: %s", err)
         finally:
             self.reconciled.set()
-
-    async def _reconcile_orphans(self) -> int:
-        assert self.engine is not None and self.identity is not None and self.lease is not None
-        orphans = await self.find_orphans()
-        for c, why in orphans:
-            self.log.warning(
-                "StarDock: kernel %s is an orphan (%s); policy %r",
-                (c.get("Labels") or {}).get(labels.KERNEL),
-                why,
-                self.orphan_policy,
-            )
-        adopted = await self.adopt_orphans([c for c, _ in orphans])
-        rest = [c for c, _ in orphans if c["Id"] not in adopted]
-        handled = await archive_orphans(self.engine, rest)
-        if handled:
-            self.log.warning(
-                "StarDock: archived %d orphaned kernel(s): %s", len(handled), ", ".join(handled)
-            )
-        keep = {self.identity.instance} | {
-            server.instance
-            for c in await self.engine.run(self.engine.containers_sync, label=labels.KERNEL)
-            if (server := ServerLabels.from_labels(c.get("Labels"))) is not None
-        }
-        prune_leases(self.identity.state_dir, self.lease_seconds, keep)
-        return len(orphans)
-
-    async def adopt_orphans(self, orphans: list[dict[str, Any]]) -> set[str]:
-        """With orphan_policy 'adopt': take over running orphans; returns their container ids.
-
-        The adopted container keeps its labels (a running container's cannot
-        change), so this instance's lease claims it by container id.
-        """
-        assert self.engine is not None and self.serverapp is not None and self.lease is not None
-        adopted: set[str] = set()
-        if self.orphan_policy != "adopt":
-            return adopted
-        for c in orphans:
-            kernel = KernelLabels.from_labels(c.get("Labels"))
-            if c.get("State") != "running" or kernel is None or not kernel.spec:
-                continue
-            kernel_id, spec, owner = kernel.kernel_id, kernel.spec, kernel.owner or None
-            extra: dict[str, Any] = {"stardock_adopt": True}
-            if self.mode == "service" and owner:
-                # The kernel stays its Hub user's: same uid, folders, visibility, and the
-                # id their server knows it by.
-                client_id = kernel.client_id
-                extra.update(stardock_owner=owner, stardock_groups=[], stardock_client_id=client_id)
-                self.register_service_kernel(kernel_id, owner, client_id)
-            # Claimed before the kernel manager sees it: no other server may take it meanwhile.
-            self.lease.adopt(c["Id"])
-            try:
-                # The provisioner sees the running container of this id and adopts it.
-                await self.serverapp.kernel_manager.start_kernel(
-                    kernel_id=kernel_id, kernel_name=spec, **extra
-                )
-            except Exception as err:
-                self.forget_service_kernel(kernel_id)
-                self.lease.adopted.discard(c["Id"])
-                self.lease.renew()
-                self.log.warning(
-                    "StarDock: could not adopt kernel %s (%s); archiving it instead", kernel_id, err
-                )
-                continue
-            adopted.add(c["Id"])
-            self.log.warning(
-                "StarDock: adopted the running kernel %s left by an earlier server", kernel_id
-            )
-        return adopted
 
     async def _keep_lease(self) -> None:
         """Renew the lease every third of lease_seconds; reconcile every lease_seconds."""
@@ -418,70 +239,55 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         """This instance's identity (labelled on its kernels) and its lease, before any kernel starts."""
         root = self.serverapp.root_dir if self.serverapp is not None else os.getcwd()
         self.identity = ServerIdentity.new(self.state_dir, root)
-        self.lease = Lease(self.identity)
-        self.lease.renew()
-        atexit.register(self.lease.release)  # after the kernels' shutdown, which follows ours
-        register(self.identity, self.lease)
-        self._unowned_logged = set()
+        self.lease = hold_lease(self.identity)
+
+    def init_kernels(self) -> None:
+        """This instance's kernel listing and orphan handling, on its engine and lease."""
+        assert self.engine is not None and self.identity is not None and self.lease is not None
+        service = self.mode == "service"
+        root = Path(self.serverapp.root_dir) if self.serverapp is not None else None
+        self.own_kernels = OwnKernels(
+            self.engine,
+            identity=self.identity,
+            lease=self.lease,
+            archive_dir=self.archive_dir,
+            root_dir=root,
+            home_of=hub_user_home if service else None,
+        )
+        self.orphans = OrphanReconciler(
+            self.own_kernels,
+            lease_seconds=self.lease_seconds,
+            policy=cast(OrphanPolicy, self.orphan_policy),  # the Enum trait allows only these
+            kernel_manager=self.serverapp.kernel_manager if self.serverapp is not None else None,
+            service_ids=self.service_kernels if service else None,
+            log=self.log,
+        )
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.reconciled = asyncio.Event()
         if self.mode == "remote":
-            self._sync_task = asyncio.ensure_future(self._sync_kernelspecs_forever())
+            if self.remote_kernelspecs is not None:
+                self._sync_task = asyncio.ensure_future(self.remote_kernelspecs.forever())
             self.reconciled.set()
             return
         self._lease_task = asyncio.ensure_future(self._keep_lease())
 
-    async def sync_kernelspecs(self) -> list[str]:
-        """Remote mode: mirror the user's StarDock kernelspecs from the service."""
-        if self.remote is None:
-            return []
-        reply = await self.remote.request("GET", "kernelspecs")
-        wanted = {}
-        for spec in reply.get("kernelspecs", []):
-            wanted[spec["name"]] = spec
-            self.kernelspecs.write(
-                environment=spec["environment"],
-                image=spec["image"],
-                dataset_id=spec.get("dataset"),
-                dataset_title=spec.get("dataset_title"),
-                app_titles=spec.get("app_titles") or [],
-                recipe=spec.get("recipe") or {},
-            )
-        for name in self.kernelspecs.names():
-            if name not in wanted:
-                self.kernelspecs.remove(name)
-                self.log.info(
-                    "StarDock: removed kernelspec %s: the service no longer offers it", name
-                )
-        return sorted(wanted)
-
     async def sync_kernelspecs_soon(self) -> None:
         """After a build or delete through the proxy: refresh now, not at the next tick."""
-        try:
-            await self.sync_kernelspecs()
-        except Exception as err:
-            self.log.warning("StarDock: could not refresh kernelspecs from the service: %s", err)
+        if self.remote_kernelspecs is not None:
+            await self.remote_kernelspecs.sync_soon()
 
-    async def _sync_kernelspecs_forever(self) -> None:
-        while True:
-            try:
-                await self.sync_kernelspecs()
-            except Exception as err:  # keep syncing: the service may come up later
-                self.log.warning(
-                    "StarDock: could not refresh kernelspecs from the service: %s", err
-                )
-            await asyncio.sleep(self.kernel_sync_seconds)
+    @property
+    def kernel_aliases(self) -> dict[tuple[str, str], str]:
+        """Hub service: (Hub user, the id their server uses) -> the service's kernel id."""
+        return self.service_kernels.aliases
 
     def register_service_kernel(self, internal: str, owner: str, client_id: str) -> None:
         """Hub service: the kernel ``internal`` is ``owner``'s, known to their server as ``client_id``."""
-        self.kernel_owners[internal] = owner
-        self.kernel_aliases[(owner, client_id)] = internal
+        self.service_kernels.register(internal, owner, client_id)
 
     def forget_service_kernel(self, internal: str) -> None:
-        self.kernel_owners.pop(internal, None)
-        for alias in [a for a, i in self.kernel_aliases.items() if i == internal]:
-            del self.kernel_aliases[alias]
+        self.service_kernels.forget(internal)
 
     def secure_state_dir(self) -> None:
         """The state folder is the server's alone (records, logs, archives, connection files).
@@ -496,8 +302,10 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     def guard_outputs_browsing(self) -> None:
         """The file browser serves no link a kernel planted in its outputs folder."""
         assert self.serverapp is not None
+        # The provisioner's own setting (c.StarDockProvisioner.outputs_subdir), read
+        # from the same config, without creating a provisioner.
         subdir = self.config.get("StarDockProvisioner", {}).get(
-            "outputs_subdir", "stardock-outputs"
+            "outputs_subdir", StarDockProvisioner.outputs_subdir.default_value
         )
         root = Path(self.serverapp.root_dir).expanduser()
         if not contents_guard.guard_outputs(self.serverapp.contents_manager, root / subdir):
@@ -518,6 +326,10 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             )
             self.kernelspecs = self.make_kernelspecs()
             self.settings.update({"stardock": self})
+            if self.remote is not None:
+                self.remote_kernelspecs = RemoteKernelspecs(
+                    self.remote, self.kernelspecs, every=self.kernel_sync_seconds, log=self.log
+                )
             self.log.info(
                 "StarDock %s in remote mode, using the service at %s", __version__, self.service_url
             )
@@ -525,8 +337,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         self.secure_state_dir()
         self.claims = EnvironmentClaims(Path(self.state_dir) / "claims.json")
         self.init_lease()
-        self.kernel_owners = {}
-        self.kernel_aliases = {}
+        self.service_kernels = ServiceKernelIds()
         if self.mode == "local" and self.serverapp is not None:
             self.guard_outputs_browsing()
         self.engine = self.make_engine()
@@ -542,53 +353,29 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         if self.mode == "service":
             self.hub_kernels = HubKernels(self.environments, self, self._kernel_manager)
         self.engine_health = EngineHealth(self.engine.address, self.log)
+        self.init_kernels()
         self.settings.update({"stardock": self, "stardock_engine": self.engine})
         if self.mode == "local" and self.serverapp is not None:
-            self.settings["kernel_spec_manager"] = self.launchable_kernelspecs(
-                self.serverapp.kernel_spec_manager
+            self.settings["kernel_spec_manager"] = launchable_kernelspecs(
+                self.serverapp.kernel_spec_manager,
+                store=self.kernelspecs,
+                datasets=self.dataset_registry,
+                builds=self.builds,
+                health=self.engine_health,
+                ttl=self.kernelspec_cache_seconds,
+                log=self.log,
             )
         self.log.info("StarDock %s uses the Docker Engine at %s", __version__, self.engine.address)
-
-    def launchable_kernelspecs(self, wrapped: Any) -> LaunchableKernelSpecs:
-        """The kernel spec manager the REST API uses: only kernels this server can start."""
-        launchable = LaunchableKernelSpecs(
-            wrapped,
-            datasets=self._own_dataset_ids,
-            environments=self._engine_environment_ids,
-            ttl=self.kernelspec_cache_seconds,
-            on_error=self._kernelspec_listing_failed,
-        )
-        self.kernelspecs.on_write = launchable.add_environment
-        self.engine_health.on_recovered = launchable.expire
-        return launchable
-
-    def _own_dataset_ids(self) -> set[str]:
-        if self.dataset_registry is None:
-            return set()
-        visible = self.dataset_registry.visible_to(server_user(), local_groups())
-        return {d.id for d in visible}
-
-    async def _engine_environment_ids(self) -> set[str]:
-        assert self.builds is not None
-        try:
-            environments = await self.builds.environments()
-        except EngineUnavailable as err:
-            self.engine_health.failed(str(err))
-            raise
-        self.engine_health.answered()
-        return {e["id"] for e in environments}
-
-    def _kernelspec_listing_failed(self, err: Exception) -> None:
-        if not isinstance(err, EngineUnavailable):  # an outage is logged once, by engine_health
-            self.log.warning("StarDock: could not list environments for the kernelspecs: %s", err)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.mode))
 
     async def stop_extension(self) -> None:
-        task = getattr(self, "_lease_task", None)
-        if task is not None:
-            task.cancel()
+        # Remote mode's kernelspec refresh as well as the lease: neither outlives the server.
+        for name in ("_lease_task", "_sync_task"):
+            task = getattr(self, name, None)
+            if task is not None:
+                task.cancel()
         if self.identity is not None:
             # The lease itself stays until the process exits (atexit): the server
             # shuts its kernels down after its extensions, and they are its until then.
