@@ -31,7 +31,7 @@ if str(REPO_ROOT) not in sys.path:
     # Run as `python benchmarks/<name>.py`: the package and tests/ live at the root.
     sys.path.insert(0, str(REPO_ROOT))
 
-from jupyter_stardock.engine.client import Engine  # noqa: E402
+from jupyter_stardock.engine import Engine  # noqa: E402
 from jupyter_stardock.errors import StarDockError  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 

@@ -39,7 +39,7 @@ from _common import (
 
 from jupyter_stardock.core.catalog import Catalog, default_catalog_dirs
 from jupyter_stardock.core.recipe import BuildSpec, Recipe, compose
-from jupyter_stardock.engine.client import Engine
+from jupyter_stardock.engine import Engine
 from jupyter_stardock.services.builds import BuildManager
 
 APPS = ("sextractor", "swarp")

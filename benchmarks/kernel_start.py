@@ -61,7 +61,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from jupyter_stardock.core.kernelspecs import KernelspecStore
-from jupyter_stardock.engine.client import Engine, _Client
+from jupyter_stardock.engine import Engine
+from jupyter_stardock.engine.connection import StreamingAPIClient
 from jupyter_stardock.errors import StarDockError
 from jupyter_stardock.kernels import provisioner as stardock_provisioner
 from jupyter_stardock.kernels.container import ContainerKernel
@@ -134,8 +135,8 @@ class StepTimer:
             (p.StarDockProvisioner, "launch_kernel", "launch"),
             (k, "_prepare_runtime", "launch: runtime folder"),
             (Engine, "remove_container_sync", "launch: remove earlier container"),
-            (_Client, "create_container", "launch: engine create"),
-            (_Client, "start", "launch: engine start"),
+            (StreamingAPIClient, "create_container", "launch: engine create"),
+            (StreamingAPIClient, "start", "launch: engine start"),
             (k, "_published_ports", "launch: published ports"),
         ]
         with contextlib.ExitStack() as stack:

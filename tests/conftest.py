@@ -23,7 +23,7 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 
 def _engine_problem() -> str | None:
-    from jupyter_stardock.engine.client import Engine
+    from jupyter_stardock.engine import Engine
     from jupyter_stardock.errors import StarDockError
 
     engine = Engine(timeout=5)
@@ -48,7 +48,7 @@ def engine_available() -> None:
 
 @pytest.fixture
 def engine(engine_available: None) -> Iterator[object]:
-    from jupyter_stardock.engine.client import Engine
+    from jupyter_stardock.engine import Engine
 
     e = Engine(timeout=10)
     yield e
@@ -63,7 +63,7 @@ def host_extra_certs() -> list[str]:
 @pytest.fixture(scope="session")
 def base_image(engine_available: None) -> str:
     """The id of ``stardock/base:latest``, made (bootstrapped if need be) once per session."""
-    from jupyter_stardock.engine.client import Engine
+    from jupyter_stardock.engine import Engine
     from jupyter_stardock.services.base_image import BaseImageRequest, ensure_base_image
 
     engine = Engine(timeout=10)

@@ -26,7 +26,7 @@ from .common import StarDockSubcommand, shared_aliases
 
 if TYPE_CHECKING:
     from ..core.datasets import Dataset
-    from ..engine.client import Engine, ImageInfo
+    from ..engine import Engine, ImageInfo
     from ..server.app import StarDockApp
 
 __all__ = ["Check", "DoctorCommand", "doctor_summary"]

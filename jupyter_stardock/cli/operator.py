@@ -23,7 +23,7 @@ from ..errors import BaseImageError, StarDockError
 from .common import StarDockSubcommand, shared_aliases
 
 if TYPE_CHECKING:
-    from ..engine.client import Engine
+    from ..engine import Engine
     from ..server.app import StarDockApp
 
 __all__ = ["DEMO_NEXT_STEP", "BaseCommand", "DemoCommand", "require_jupyterlab"]

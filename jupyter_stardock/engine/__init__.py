@@ -14,7 +14,6 @@ from .connection import DEFAULT_SOCKET
 from .context import make_context_tar
 from .types import BindMount, BuildResult, ContainerSpec, EngineInfo, ImageInfo
 
-# client.py lists the same names: code written before this package was split imports them there.
 __all__ = [
     "DEFAULT_SOCKET",
     "BindMount",

@@ -25,22 +25,12 @@ from docker.types import LogConfig, Mount
 from ..errors import EngineError, EngineUnavailable, NotFound
 from .build import build_image, per_batch, to_loop
 from .build_stream import OnLines
-from .connection import DEFAULT_SOCKET, Connections
+from .connection import Connections
 from .connection import StreamingAPIClient as _Client
-from .context import make_context_tar
 from .references import repository_and_tag
-from .types import BindMount, BuildResult, ContainerSpec, EngineInfo, ImageInfo
+from .types import BuildResult, ContainerSpec, EngineInfo, ImageInfo
 
-__all__ = [
-    "DEFAULT_SOCKET",
-    "BindMount",
-    "BuildResult",
-    "ContainerSpec",
-    "Engine",
-    "EngineInfo",
-    "ImageInfo",
-    "make_context_tar",
-]
+__all__ = ["Engine"]
 
 T = TypeVar("T")
 

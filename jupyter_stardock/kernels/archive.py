@@ -18,7 +18,7 @@ from .._version import __version__
 from ..core.datasets import Dataset
 from ..core.outputs import Archive, ArchiveStore, checksum_listing
 from ..core.outputs_mounts import release_outputs
-from ..engine.client import Engine
+from ..engine import Engine
 from ..labels import EnvironmentLabels, KernelLabels
 from .launch import KernelLaunch, KernelSettings, MountedDataset, container_uid, mounted_dataset
 from .runtime import drop_labelled_folders, quota_images, server_is_root

@@ -12,8 +12,8 @@ another host), the kernel listens on fixed ports in the container that the
 engine publishes on a host address with ports it picks, so concurrent starts
 never race for a port.
 
-What the container is made of is launch.py; its archive is archive.py. The
-names importers know from here stay importable from here.
+What the container is made of is launch.py; its folders are runtime.py; its
+archive is archive.py.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from jupyter_client.connect import KernelConnectionInfo
 
 from ..core.exits import record_exit
 from ..core.outputs_mounts import protect_outputs, release_outputs
-from ..engine.client import ContainerSpec, Engine
+from ..engine import ContainerSpec, Engine
 from ..errors import EngineError, KernelStartError, StarDockError
-from .archive import LOG_TAIL, archive_launch, archive_orphans, build_manifest
+from .archive import LOG_TAIL, archive_launch
 from .launch import (
     CONTAINER_PORTS,
     IPC_MOUNT,
@@ -40,23 +40,11 @@ from .launch import (
     IPC_SOCKET,
     KernelLaunch,
     KernelSettings,
-    MountedDataset,
     container_spec,
-    mounted_dataset,
 )
-from .runtime import connection_info, drop_runtime, ipc_parent, prepare_runtime, quota_images
+from .runtime import connection_info, drop_runtime, prepare_runtime, quota_images
 
-__all__ = [
-    "ContainerKernel",
-    "KernelLaunch",
-    "KernelSettings",
-    "KernelStartError",
-    "MountedDataset",
-    "archive_orphans",
-    "build_manifest",
-    "ipc_parent",
-    "mounted_dataset",
-]
+__all__ = ["ContainerKernel"]
 
 log = logging.getLogger(__name__)
 

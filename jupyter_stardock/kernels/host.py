@@ -20,7 +20,7 @@ from traitlets.config import Config
 
 from ..config import Mode, StarDockSettings, load_server_config, settings_from_config
 from ..core.datasets import DatasetRegistry
-from ..engine.client import Engine
+from ..engine import Engine
 
 __all__ = ["KernelHost", "host_for", "register_host", "standalone_host"]
 

@@ -18,7 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..core.datasets import Dataset
 from ..core.leases import ServerIdentity, current_identity
-from ..engine.client import BindMount, ContainerSpec
+from ..engine import BindMount, ContainerSpec
 from ..labels import KernelLabels
 
 __all__ = [

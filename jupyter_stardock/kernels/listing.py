@@ -15,7 +15,7 @@ from .. import labels
 from ..core.exits import exit_records
 from ..core.leases import Lease, ServerIdentity
 from ..core.users import Viewer
-from ..engine.client import Engine
+from ..engine import Engine
 from ..labels import KernelLabels
 
 __all__ = ["OwnKernels", "kernel_containers"]

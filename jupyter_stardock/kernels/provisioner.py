@@ -34,22 +34,15 @@ from ..config import StarDockSettings
 from ..core.datasets import Dataset
 from ..core.outputs import link_outputs, make_outputs_dir
 from ..core.users import local_groups, server_user
-from ..engine.client import Engine
-from ..errors import StarDockError
+from ..engine import Engine
+from ..errors import KernelStartError, StarDockError
 from ..hub.service_client import hub_user_home, service_client_from_env
 from ..hub.service_kernel import ServiceKernel
 from ..labels import EnvironmentLabels, KernelLabels
-from .container import (
-    ContainerKernel,
-    KernelLaunch,
-    KernelStartError,
-    MountedDataset,
-    ipc_parent,
-    mounted_dataset,
-)
+from .container import ContainerKernel
 from .host import KernelHost, host_for, standalone_host
-from .launch import container_name
-from .runtime import connection_key, folders_are_ours, runtime_root
+from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
+from .runtime import connection_key, folders_are_ours, ipc_parent, runtime_root
 from .settings import ContainerSettings
 
 __all__ = ["KernelStartHTTPError", "StarDockProvisioner"]

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 from ..core.leases import lapsed, lineage_lock, live_adoptions
 from ..core.leases import prune as prune_leases
 from ..labels import KernelLabels, ServerLabels
-from .container import archive_orphans
+from .archive import archive_orphans
 from .listing import OwnKernels, kernel_containers
 from .service_ids import ServiceKernelIds
 

@@ -25,7 +25,7 @@ from ..core.datasets import DatasetRegistry
 from ..core.kernelspecs import KernelspecStore
 from ..core.leases import Lease, ServerIdentity, hold_lease, unregister
 from ..core.users import Viewer, local_groups, server_user
-from ..engine.client import Engine
+from ..engine import Engine
 from ..errors import StarDockError
 from ..hub.service_client import ServiceClient, hub_user_home, service_client_from_env
 from ..kernels.host import KernelHost, register_host

@@ -23,7 +23,7 @@ from ..core.catalog import Catalog
 from ..core.datasets import DatasetRegistry
 from ..core.exits import exit_records
 from ..core.users import Viewer
-from ..engine.client import Engine
+from ..engine import Engine
 from ..errors import EngineUnavailable, NotFound, RecipeError, StarDockError
 from ..hub.service_client import ServiceClient
 from ..services.environments import EnvironmentsService

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..core.content_hash import hash_parts
-from ..engine.client import Engine, ImageInfo
+from ..engine import Engine, ImageInfo
 from ..errors import BaseImageError, EngineError, StarDockError
 from ..labels import BaseImageLabels
 from ..paths import images_dir

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ..engine.client import ImageInfo
+from ..engine import ImageInfo
 from ..labels import EnvironmentLabels
 
 __all__ = ["BuildRecord", "BuildState", "environment_json", "private_folder"]

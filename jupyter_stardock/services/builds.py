@@ -34,7 +34,7 @@ from .. import labels
 from ..core.buildlog import BuildLog, StepOutput, clean_line, open_private
 from ..core.catalog import Catalog
 from ..core.recipe import BuildSpec, Recipe, compose
-from ..engine.client import Engine, ImageInfo
+from ..engine import Engine, ImageInfo
 from ..errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockError
 from ..labels import EnvironmentLabels
 from .build_failures import describe_failure, timeout_sentence

@@ -25,7 +25,7 @@ from ..core.kernelspecs import KernelspecStore, kernelspec_name
 from ..core.quotas import check_build_quotas
 from ..core.recipe import Recipe
 from ..core.users import Viewer, server_user
-from ..engine.client import Engine, ImageInfo
+from ..engine import Engine, ImageInfo
 from ..errors import Forbidden, InUse, NotFound, RecipeError, StarDockError
 from ..labels import EnvironmentLabels
 from .build_records import BuildRecord, environment_json

@@ -12,7 +12,7 @@ from typing import Any
 from ..core.datasets import DatasetRegistry
 from ..core.outputs import Archive, ArchiveStore
 from ..core.users import Viewer
-from ..engine.client import Engine
+from ..engine import Engine
 from ..errors import NotFound
 
 __all__ = ["archive_of", "archives_of", "visible_datasets"]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._version import __version__
-from ..engine.client import Engine
+from ..engine import Engine
 from ..errors import EngineUnavailable
 from ..labels import BaseImageLabels
 

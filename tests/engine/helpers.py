@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jupyter_stardock.engine.client import Engine
+from jupyter_stardock.engine import Engine
 
 
 def run_in_image(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.engine.client import Engine
+from jupyter_stardock.engine import Engine
 from jupyter_stardock.errors import BuildFailed
 
 from ..conftest import host_extra_certs, run_cli

@@ -10,7 +10,7 @@ import pytest
 
 from jupyter_stardock.core.catalog import Catalog, default_catalog_dirs
 from jupyter_stardock.core.recipe import BuildSpec, Recipe, compose
-from jupyter_stardock.engine.client import Engine
+from jupyter_stardock.engine import Engine
 from jupyter_stardock.labels import CONTENT_HASH as LABEL_CONTENT_HASH
 
 from .helpers import run_in_image

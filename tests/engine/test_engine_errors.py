@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from jupyter_stardock.engine.client import ContainerSpec, Engine
+from jupyter_stardock.engine import ContainerSpec, Engine
 from jupyter_stardock.errors import EngineError, NotFound
 
 

@@ -25,7 +25,7 @@ import pytest
 
 from jupyter_stardock.core.kernelspecs import KernelspecStore, kernelspec_name
 from jupyter_stardock.core.sample import make_sample_dataset
-from jupyter_stardock.engine.client import DEFAULT_SOCKET
+from jupyter_stardock.engine import DEFAULT_SOCKET
 
 from ..conftest import run_cli
 from ..server_process import ServerProcess

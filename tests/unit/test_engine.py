@@ -18,8 +18,8 @@ import requests
 from docker.api import APIClient
 from requests.adapters import BaseAdapter
 
+from jupyter_stardock.engine import BuildResult, ContainerSpec, Engine
 from jupyter_stardock.engine.build_stream import consume, cut, flush
-from jupyter_stardock.engine.client import BuildResult, ContainerSpec, Engine
 from jupyter_stardock.engine.references import repository_and_tag
 from jupyter_stardock.errors import EngineError, NotFound
 

@@ -19,7 +19,7 @@ from jupyter_stardock.core.datasets import DatasetRegistry
 from jupyter_stardock.core.kernelspecs import KernelspecStore, kernelspec_name
 from jupyter_stardock.core.recipe import BuildSpec, Recipe
 from jupyter_stardock.core.users import Viewer, server_user
-from jupyter_stardock.engine.client import ImageInfo
+from jupyter_stardock.engine import ImageInfo
 from jupyter_stardock.errors import InUse, QuotaExceeded, RecipeError
 from jupyter_stardock.labels import EnvironmentLabels
 from jupyter_stardock.services.build_records import BuildRecord, BuildState, environment_json

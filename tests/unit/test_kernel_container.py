@@ -15,11 +15,16 @@ import pytest
 from jupyter_stardock.core.datasets import Dataset
 from jupyter_stardock.core.kernelspecs import KernelspecStore, kernelspec_name
 from jupyter_stardock.core.outputs import ArchiveStore, checksum_listing
-from jupyter_stardock.engine.client import ContainerSpec
+from jupyter_stardock.engine import ContainerSpec
 from jupyter_stardock.errors import EngineError, KernelStartError
 from jupyter_stardock.kernels import runtime
-from jupyter_stardock.kernels.container import ContainerKernel, KernelLaunch, KernelSettings
-from jupyter_stardock.kernels.launch import container_uid, container_user
+from jupyter_stardock.kernels.container import ContainerKernel
+from jupyter_stardock.kernels.launch import (
+    KernelLaunch,
+    KernelSettings,
+    container_uid,
+    container_user,
+)
 from jupyter_stardock.labels import KernelLabels
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
-from jupyter_stardock.engine.client import DEFAULT_SOCKET, Engine
+from jupyter_stardock.engine import DEFAULT_SOCKET, Engine
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

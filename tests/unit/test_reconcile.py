@@ -16,7 +16,7 @@ import pytest
 from jupyter_stardock.core import leases
 from jupyter_stardock.core.leases import Lease, ServerIdentity, hold_lease
 from jupyter_stardock.core.users import Viewer
-from jupyter_stardock.engine.client import Engine
+from jupyter_stardock.engine import Engine
 from jupyter_stardock.kernels.listing import OwnKernels
 from jupyter_stardock.kernels.reconcile import OrphanReconciler
 from jupyter_stardock.kernels.service_ids import ServiceKernelIds
