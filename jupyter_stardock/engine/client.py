@@ -30,7 +30,10 @@ from .connection import StreamingAPIClient as _Client
 from .references import repository_and_tag
 from .types import BuildResult, ContainerSpec, EngineInfo, ImageInfo
 
-__all__ = ["Engine"]
+__all__ = ["CONTAINER_START_TIMEOUT", "Engine"]
+
+#: Seconds a container's create and start may take before the engine counts as unreachable.
+CONTAINER_START_TIMEOUT = 30.0
 
 T = TypeVar("T")
 
@@ -309,6 +312,15 @@ class Engine:
 
         def go() -> str:
             api = self._client()
+            # Create and start take seconds on a loaded engine, more than engine_timeout
+            # (sized for status calls) allows; this thread's client waits longer for them.
+            quick_timeout, api.timeout = api.timeout, max(api.timeout, CONTAINER_START_TIMEOUT)
+            try:
+                return start(api)
+            finally:
+                api.timeout = quick_timeout
+
+        def start(api: _Client) -> str:
             created = api.create_container(
                 spec.image,
                 command=spec.command,

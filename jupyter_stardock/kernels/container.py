@@ -124,8 +124,8 @@ class ContainerKernel:
         spec = self.container_spec(env)
         try:
             try:
-                # Create and start can take seconds on a loaded engine: the long pool,
-                # not the quick one whose timeout (engine_timeout) is sized for status calls.
+                # On the long pool: the server's status calls share the quick one and must
+                # not queue behind kernel starts (the engine gives them their own timeout).
                 self.container_id = await self.engine.run_long(self.engine.run_container_sync, spec)
             except EngineError as err:
                 # Told by the engine's status, never by its words: 409 is the name taken.

@@ -20,6 +20,7 @@ from requests.adapters import BaseAdapter
 
 from jupyter_stardock.engine import BuildResult, ContainerSpec, Engine
 from jupyter_stardock.engine.build_stream import consume, cut, flush
+from jupyter_stardock.engine.client import CONTAINER_START_TIMEOUT
 from jupyter_stardock.engine.references import repository_and_tag
 from jupyter_stardock.errors import EngineError, NotFound
 
@@ -210,3 +211,21 @@ def test_lines_split_across_stream_chunks_are_joined() -> None:
         "no newline at the end",
     ]
     assert len(batches) == 3  # a batch per chunk that completes lines, not a call per line
+
+
+def test_a_container_start_waits_longer_than_a_status_call(monkeypatch) -> None:
+    """Kernels share the server's engine, whose quick timeout is sized for status calls."""
+    engine, answers = engine_answering(monkeypatch, 201)
+    api = engine._connections.client()
+    api.timeout = 2.0  # c.StarDockApp.engine_timeout's default
+    timeouts: list[float] = []
+    send = answers.send
+
+    def timed(request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        timeouts.append(kwargs["timeout"])
+        return send(request, **kwargs)
+
+    monkeypatch.setattr(answers, "send", timed)
+    assert engine.run_container_sync(ContainerSpec(image="stardock/env:1", command=["true"]))
+    assert timeouts == [CONTAINER_START_TIMEOUT, CONTAINER_START_TIMEOUT]  # create, start
+    assert api.timeout == 2.0  # the thread's client is quick again for the next status call
