@@ -377,6 +377,64 @@ class StarDockSettings(LoggingConfigurable):
         help="In remote mode: how often this server refreshes the user's StarDock kernelspecs from the service.",
     )
 
+    # -- issue 19: the data service (archives, staging area, limits) ------
+
+    archives = Dict(
+        config=True,
+        help=(
+            "Archives users may stage files from, by name: a folder tree on a slow tier "
+            "({'tape': {'root': '/tape/odi', 'access': 'all', 'bandwidth': 50e6}}) or an HTTP(S) "
+            "file service with a URL template ({'ppa': {'url': 'https://ppa.example.org/files/{id}', "
+            "'access': {'groups': ['odi'], 'files': 'proprietary/*'}}}). 'access' is 'all', a "
+            "mapping (or list of mappings; the first whose 'files' glob matches decides) of "
+            "'users' and 'groups', or a callable (user, groups, archive, file_id) -> True or a "
+            "sentence saying why not. 'bandwidth' caps reads in bytes per second; 'link': true "
+            "says a folder archive's files never change, so they may be hard-linked."
+        ),
+    )
+    staging_dir = Unicode(
+        config=True,
+        help=(
+            "The fast-tier folder files are staged into (a content store and the datasets "
+            "made of it), e.g. '/scratch/stardock'. Several servers may share it; each "
+            "expires only the datasets it staged. Default: 'staging' in state_dir."
+        ),
+    )
+
+    @default("staging_dir")
+    def _default_staging_dir(self) -> str:
+        return str(Path(self.state_dir) / "staging")
+
+    staging_quota_bytes = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help="Bytes of staged datasets (and stagings under way) one user may have, e.g. 500e9. None: no limit.",
+    )
+    staging_lifetime_seconds = Float(
+        7 * 86400.0,
+        config=True,
+        help=(
+            "Seconds a staged dataset stays after its last use (a kernel mounting it counts "
+            "as use); then the sweep removes it. A dataset a kernel mounts is never removed."
+        ),
+    )
+    staging_pinned = List(
+        Unicode(),
+        config=True,
+        help="Staged datasets (by id) that never expire, e.g. ['odi-survey-2024'].",
+    )
+    staging_sweep_seconds = Float(
+        600.0,
+        config=True,
+        help="How often expired staged datasets and unlinked store files are looked for, in seconds.",
+    )
+    staging_workers = Int(
+        2,
+        config=True,
+        help="Staging requests that run at once (each in its own thread, reading one file at a time).",
+    )
+
 
 def settings_from_config(config: Config) -> StarDockSettings:
     """The settings an operator wrote as ``c.StarDockApp.*`` in ``config``, without the server.

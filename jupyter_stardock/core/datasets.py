@@ -11,7 +11,7 @@ import asyncio
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +96,8 @@ class DatasetRegistry:
         self._sizes: dict[str, DatasetSize] = {}
         self._pending: dict[str, asyncio.Future[DatasetSize]] = {}
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stardock-scan")
+        # issue 19: datasets staged from archives join the configured ones (add_source).
+        self._sources: list[Callable[[], Iterable[Dataset]]] = []
         for key, spec in specs.items():
             try:
                 self._datasets[key] = self._parse(key, spec)
@@ -137,17 +139,29 @@ class DatasetRegistry:
             allowed_groups=names(spec.get("allowed_groups"), "allowed_groups"),
         )
 
+    # issue 19: staged datasets (read-only, their owner's) are listed and mounted like any other.
+    def add_source(self, source: Callable[[], Iterable[Dataset]]) -> None:
+        """More datasets, asked for at each lookup; a configured id wins over a staged one."""
+        self._sources.append(source)
+
+    def _all(self) -> dict[str, Dataset]:
+        if not self._sources:
+            return self._datasets
+        found = {d.id: d for source in self._sources for d in source()}
+        return {**found, **self._datasets}
+
     def __iter__(self) -> Iterator[Dataset]:
-        return iter(self._datasets.values())
+        return iter(self._all().values())
 
     def __len__(self) -> int:
-        return len(self._datasets)
+        return len(self._all())
 
     def get(self, dataset_id: str) -> Dataset:
+        datasets = self._all()
         try:
-            return self._datasets[dataset_id]
+            return datasets[dataset_id]
         except KeyError:
-            known = ", ".join(sorted(self._datasets)) or "none are configured"
+            known = ", ".join(sorted(datasets)) or "none are configured"
             raise NotFound(f"There is no dataset {dataset_id!r} (known: {known}).") from None
 
     def for_user(
@@ -166,7 +180,7 @@ class DatasetRegistry:
         self, user: str | None, groups: Iterable[str] = (), *, admin: bool = False
     ) -> list[Dataset]:
         groups = list(groups)
-        return [d for d in self._datasets.values() if d.may_use(user, groups, admin=admin)]
+        return [d for d in self._all().values() if d.may_use(user, groups, admin=admin)]
 
     async def size(self, dataset: Dataset) -> DatasetSize:
         """Cached size; concurrent callers share one scan."""
@@ -191,6 +205,7 @@ class DatasetRegistry:
             "id": dataset.id,
             "title": dataset.title,
             "description": dataset.description,
+            "staged": dataset.id not in self._datasets,  # issue 19
             "files": size.files,
             "bytes": size.bytes,
             "exists": size.exists,

@@ -36,10 +36,12 @@ from ..kernels.service_ids import ServiceKernelIds
 from ..services.builds import BuildManager
 from ..services.environments import EnvironmentsService, Quotas
 from ..services.hub_kernels import HubKernels, KernelManagers
+from ..services.staging import StagingService  # issue 19
 from ..services.status import EngineHealth
 from . import contents_guard
 from .kernelspecs import RemoteKernelspecs, launchable_kernelspecs
 from .routes import routes
+from .staging_wiring import make_staging  # issue 19
 
 __all__ = ["StarDockApp"]
 
@@ -98,6 +100,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     own_kernels: OwnKernels
     orphans: OrphanReconciler
     engine_health: EngineHealth
+    #: issue 19: the data service (None without c.StarDockApp.archives).
+    staging: StagingService | None = None
 
     def make_engine(self) -> Engine:
         return Engine(
@@ -271,6 +275,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             self.reconciled.set()
             return
         self._lease_task = asyncio.ensure_future(self._keep_lease())
+        if self.staging is not None:  # issue 19: resume this lineage's stagings, sweep
+            await self.staging.start()
 
     async def sync_kernelspecs_soon(self) -> None:
         """After a build or delete through the proxy: refresh now, not at the next tick."""
@@ -354,6 +360,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             self.hub_kernels = HubKernels(self.environments, self, self._kernel_manager)
         self.engine_health = EngineHealth(self.engine.address, self.log)
         self.init_kernels()
+        self.staging = make_staging(self, self.engine, self.dataset_registry)  # issue 19
         self.settings.update({"stardock": self, "stardock_engine": self.engine})
         if self.mode == "local" and self.serverapp is not None:
             self.settings["kernel_spec_manager"] = launchable_kernelspecs(
@@ -382,6 +389,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             unregister(self.identity)
         if self.builds is not None:
             await self.builds.shutdown()
+        if self.staging is not None:  # issue 19
+            await self.staging.shutdown()
         if self.serverapp is not None:
             register_host(self.serverapp, None)
         if self.engine is not None:

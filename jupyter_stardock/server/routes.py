@@ -14,7 +14,6 @@ from .handlers import (
     BuildHandler,
     BuildLogHandler,
     BuildsHandler,
-    DatasetsHandler,
     DockerfileHandler,
     EnvironmentDockerfileHandler,
     EnvironmentHandler,
@@ -31,6 +30,13 @@ from .service_handlers import (
     ServiceKernelHandler,
     ServiceKernelsHandler,
 )
+from .staging_handlers import (  # issue 19: the data service
+    StagedDatasetHandler,
+    StagingCancelHandler,
+    StagingDatasetsHandler,
+    StagingHandler,
+    StagingListHandler,
+)
 
 __all__ = ["API", "routes"]
 Routes = list[tuple[str, type[StarDockHandler]]]
@@ -39,6 +45,8 @@ _ID = r"(?P<build_id>[0-9a-f]{1,64})"
 _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
 _KERNEL = r"(?P<kernel_id>[0-9a-f-]{1,64})"
 _SERVICE_KERNEL = r"(?P<kernel_id>[0-9a-f-]{36})"
+_STAGING = r"(?P<request_id>[0-9a-f]{1,64})"  # issue 19
+_DATASET = r"(?P<dataset_id>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})"  # issue 19
 
 
 def local_routes() -> Routes:
@@ -46,7 +54,11 @@ def local_routes() -> Routes:
     return [
         (rf"{API}/status", StatusHandler),
         (rf"{API}/apps", AppsHandler),
-        (rf"{API}/datasets", DatasetsHandler),
+        (rf"{API}/datasets", StagingDatasetsHandler),  # issue 19: GET as before, POST stages
+        (rf"{API}/datasets/{_DATASET}", StagedDatasetHandler),  # issue 19
+        (rf"{API}/staging", StagingListHandler),  # issue 19
+        (rf"{API}/staging/{_STAGING}", StagingHandler),  # issue 19
+        (rf"{API}/staging/{_STAGING}/cancel", StagingCancelHandler),  # issue 19
         (rf"{API}/dockerfile", DockerfileHandler),
         (rf"{API}/builds", BuildsHandler),
         (rf"{API}/builds/{_ID}", BuildHandler),

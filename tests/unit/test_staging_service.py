@@ -1,0 +1,165 @@
+"""The staging service on real folders: checks before moving, checksums, dedup, limits, sweep.
+
+The kernels' mounts are handed in (the engine tests use the real engine's listing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from jupyter_stardock.core.archives import Archives
+from jupyter_stardock.core.datasets import DatasetRegistry
+from jupyter_stardock.core.leases import ServerIdentity, hold_lease
+from jupyter_stardock.core.sample import write_fits
+from jupyter_stardock.core.staging import MANIFEST_NAME
+from jupyter_stardock.core.users import Viewer
+from jupyter_stardock.errors import Forbidden, InUse, RecipeError
+from jupyter_stardock.services.staging import StagingLimits, StagingService
+from jupyter_stardock.services.staging_area import StagingArea
+
+ANA = Viewer("ana")
+BOB = Viewer("bob", groups=("students",))
+
+
+def make_tape(root: Path, count: int = 4) -> list[str]:
+    ids = []
+    for n in range(count):
+        path = root / "raw" / f"obs{n}.fits"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_fits(path, [[n, 1], [2, 3]], {"OBJECT": f"field {n}"})
+        ids.append(f"raw/obs{n}.fits")
+    (root / "restricted").mkdir()
+    write_fits(root / "restricted" / "p.fits", [[9]], {"OBJECT": "proprietary"})
+    return ids
+
+
+class Mounts:
+    def __init__(self) -> None:
+        self.paths: set[Path] = set()
+
+    async def __call__(self) -> set[Path]:
+        return self.paths
+
+
+def service(
+    tmp_path: Path, *, lineage_root: str = "root", mounts: Mounts | None = None, **limits: object
+) -> StagingService:
+    tape = tmp_path / "tape"
+    archives = Archives(
+        {
+            "tape": {
+                "root": str(tape),
+                "access": [{"files": "restricted/*", "users": ["ana"]}, {"all": True}],
+            }
+        }
+    )
+    state = tmp_path / f"state-{lineage_root}"
+    identity = ServerIdentity.new(state, tmp_path)
+    identity = ServerIdentity(identity.instance, f"lineage-{lineage_root}", state, tmp_path)
+    state.mkdir(exist_ok=True)
+    hold_lease(identity)
+    return StagingService(
+        archives,
+        StagingArea(tmp_path / "staging"),
+        DatasetRegistry({}),
+        identity=identity,
+        limits=StagingLimits(**limits),  # type: ignore[arg-type]
+        mounted=mounts or Mounts(),
+    )
+
+
+@pytest.fixture
+def ids(tmp_path: Path) -> list[str]:
+    return make_tape(tmp_path / "tape")
+
+
+async def test_stage_checksums_manifest_and_dedup(tmp_path: Path, ids: list[str]) -> None:
+    svc = service(tmp_path)
+    view = await svc.submit(ANA, {"files": [f"tape:{i}" for i in ids], "dataset": "obs"})
+    done = await svc.wait(view["id"])
+    assert done.state == "complete", done.message
+    assert (done.files_done, done.bytes_done) == (4, done.bytes_total)
+    dataset = svc.datasets.for_user("obs", "ana")
+    manifest = json.loads((dataset.path / MANIFEST_NAME).read_text())
+    for entry in manifest["files"]:
+        data = (dataset.path / entry["name"]).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["source"] == str(tmp_path / "tape" / entry["name"])
+        assert entry["checksum_from"] == "computed"
+    # Another user's dataset of the same files stores them once.
+    again = await svc.submit(BOB, {"files": [f"tape:{i}" for i in ids], "dataset": "obs2"})
+    assert (await svc.wait(again["id"])).state == "complete"
+    a = (dataset.path / "raw/obs0.fits").stat()
+    b = (svc.datasets.get("obs2").path / "raw/obs0.fits").stat()
+    assert a.st_ino == b.st_ino and a.st_nlink == 3
+    # Only its owner sees a staged dataset.
+    assert [d.id for d in svc.datasets.visible_to("bob")] == ["obs2"]
+    with pytest.raises(InUse, match="already"):
+        await svc.submit(ANA, {"files": ["tape:raw/obs0.fits"], "dataset": "obs"})
+
+
+async def test_a_refused_file_is_named_and_nothing_moves(tmp_path: Path, ids: list[str]) -> None:
+    svc = service(tmp_path)
+    with pytest.raises(Forbidden) as info:
+        await svc.submit(BOB, {"files": ["tape:raw/obs0.fits", "tape:restricted/p.fits"]})
+    assert "tape:restricted/p.fits (only ana may read it)" in str(info.value)
+    assert not list((tmp_path / "staging" / "datasets").iterdir())
+    assert not list((tmp_path / "staging" / "requests").iterdir())
+    with pytest.raises(RecipeError, match=re.escape("'..'")):
+        await svc.submit(ANA, {"files": ["tape:raw/../../state-root/x"]})
+
+
+async def test_checksum_mismatch_and_unknown_id_remove_the_partial(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    svc = service(tmp_path)
+    (tmp_path / "tape" / "raw" / "obs1.fits.sha256").write_text("0" * 64 + "  obs1.fits\n")
+    view = await svc.submit(ANA, {"files": [f"tape:{i}" for i in ids], "dataset": "bad"})
+    failed = await svc.wait(view["id"])
+    assert failed.state == "failed"
+    assert "The checksum of tape:raw/obs1.fits does not match" in failed.message
+    assert "partial staging was removed" in failed.message
+    assert sorted(os.listdir(tmp_path / "staging" / "datasets")) == []
+    view = await svc.submit(ANA, {"files": ["tape:raw/obs0.fits", "tape:raw/nope.fits"]})
+    failed = await svc.wait(view["id"])
+    assert "has no file 'raw/nope.fits'" in failed.message
+    assert sorted(os.listdir(tmp_path / "staging" / "datasets")) == []
+
+
+async def test_quota_names_the_file_past_it(tmp_path: Path, ids: list[str]) -> None:
+    size = (tmp_path / "tape" / ids[0]).stat().st_size
+    svc = service(tmp_path, quota_bytes=3 * size)
+    first = await svc.submit(ANA, {"files": [f"tape:{i}" for i in ids[:2]], "dataset": "a"})
+    assert (await svc.wait(first["id"])).state == "complete"
+    view = await svc.submit(ANA, {"files": [f"tape:{i}" for i in ids[2:]], "dataset": "b"})
+    failed = await svc.wait(view["id"])
+    assert failed.state == "failed"
+    assert "Staging tape:raw/obs3.fits would pass your quota" in failed.message
+    assert "nothing was staged" in failed.message
+
+
+async def test_sweep_spares_mounted_pinned_and_neighbours_datasets(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    mounts = Mounts()
+    svc = service(tmp_path, mounts=mounts, lifetime_seconds=60, pinned=("kept",))
+    for name in ("used", "idle", "kept"):
+        view = await svc.submit(ANA, {"files": [f"tape:{ids[0]}"], "dataset": name})
+        assert (await svc.wait(view["id"])).state == "complete"
+    neighbour = service(tmp_path, lineage_root="other", lifetime_seconds=0)
+    mounts.paths = {(tmp_path / "staging" / "datasets" / "used").resolve()}
+    later = __import__("time").time() + 3600
+    assert await neighbour.sweep(now=later) == []  # not its datasets
+    assert await svc.sweep(now=later) == ["idle"]
+    assert {d.id for d in svc.datasets} == {"used", "kept"}
+    # The store keeps the bytes the remaining datasets link.
+    assert (svc.datasets.get("used").path / ids[0]).is_file()
+    mounts.paths = set()
+    assert await svc.sweep(now=later + 30) == []  # its last use was the sweep that saw it mounted
+    assert await svc.sweep(now=later + 3600) == ["used"]
