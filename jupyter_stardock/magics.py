@@ -28,6 +28,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import clear_output, display, publish_display_data
 
+from .client import staging  # issue 19
 from .client.api import StarDockClient, recipe_from
 from .client.discovery import ServerInfo, discover_server
 from .client.events import BuildProgress
@@ -48,6 +49,7 @@ __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension
 
 CONNECT_HINT = "`%stardock connect URL --token TOKEN`"
 COMMANDS = ("apps", "build", "connect", "datasets", "envs", "help", "kernels", "start", "stop")
+COMMANDS += ("stage",)  # type: ignore[assignment]  # issue 19
 TAIL = 12
 
 Key = tuple[str, str | None]
@@ -95,6 +97,11 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     cell.add_argument("env", nargs="?", help="an environment id (or give a recipe)")
     _recipe_options(cell)
     simple = {name: parser(name, "") for name in ("apps", "datasets", "envs", "help", "kernels")}
+    # issue 19: stage archive files into a dataset
+    simple["stage"] = stage = parser("stage", "Stage archive files (archive:id, URLs, @LIST).")
+    stage.add_argument("files", nargs="*")
+    stage.add_argument("--dataset", default=None)
+    stage.add_argument("--cancel", default=None, help="cancel this staging request")
     return {**simple, "build": build, "start": start, "stop": stop, "connect": connect, "%%": cell}
 
 
@@ -104,6 +111,7 @@ HELP = """StarDock magics: your own environment, next to the data.
   %stardock start ENV --dataset m51              start a kernel (ENV: an id from envs)
   %stardock stop [ENV]                           stop the kernels this notebook started
   %stardock connect [URL] [--token TOKEN]        choose the Jupyter server
+  %stardock stage tape:raw/a.fits ... --dataset obs   stage archive files into a dataset
   %%stardock ENV --dataset m51                   run the cell in that kernel
   %%stardock --app astropy --dataset m51         ...or in a recipe, built on first use
 Options: --app, --run, --pip, --apt (repeatable), --dataset. `%stardock build --help` for more."""
@@ -220,6 +228,11 @@ class StarDockMagics(Magics):
 
     def _do_datasets(self, args: argparse.Namespace) -> None:
         print(datasets_table(self.client.datasets()))
+
+    def _do_stage(self, args: argparse.Namespace) -> None:  # issue 19
+        show = staging.when_changed(lambda v: print(staging.staging_bar(v), flush=True))
+        view = staging.stage_and_follow(self.client, args, show)
+        print(staging.outcome(view))
 
     def _do_envs(self, args: argparse.Namespace) -> None:
         print(environments_table(self.client.environments(), self.client.stardock_kernels()))
