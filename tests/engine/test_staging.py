@@ -24,6 +24,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_stardock.core.sample import write_fits
 from jupyter_stardock.core.staging import MANIFEST_NAME
 
+from ..server_process import ServerProcess
 from .kernel_helpers import execute, wait_ready
 from .test_kernels import post, start_kernel
 
@@ -279,3 +280,73 @@ async def test_failures_name_the_file_and_remove_the_partial(
     assert final["state"] == "failed"
     assert sentence in final["message"] and "partial staging was removed" in final["message"]
     assert not list((tmp_path / "staging" / "datasets").iterdir())
+
+
+def _wait(server: ServerProcess, request_id: str, until: Any) -> dict[str, Any]:
+    while True:
+        view = server.request("GET", f"/stardock/api/staging/{request_id}")["request"]
+        if until(view):
+            return dict(view)
+        time.sleep(0.1)
+
+
+def test_resume_after_sigkill_and_a_neighbour_deletes_nothing_of_ours(
+    tmp_path: Path, archives: dict[str, Any], engine: Any
+) -> None:
+    staging_dir = tmp_path / "shared-staging"
+    tape = {"tape": {"root": archives["tape"]["root"], "bandwidth": TAPE_BANDWIDTH / 2}}
+    server = ServerProcess(
+        tmp_path / "a",
+        {"StarDockApp": {"archives": tape, "staging_dir": str(staging_dir)}},
+    )
+    neighbour = ServerProcess(
+        tmp_path / "b",
+        {
+            "StarDockApp": {
+                "archives": tape,
+                "staging_dir": str(staging_dir),
+                "staging_lifetime_seconds": 0.0,
+                "staging_sweep_seconds": 0.2,
+            }
+        },
+    )
+    server.start()
+    try:
+        files = [f"tape:raw/obs{n}.fits" for n in range(5)]
+        body = server.request("POST", "/stardock/api/datasets", {"files": files, "dataset": "kept"})
+        request_id = body["request"]["id"]
+        _wait(server, request_id, lambda v: v["files_done"] >= 2)
+        server.kill()
+        killed_at = time.time()
+        record = json.loads((staging_dir / "requests" / f"{request_id}.json").read_text())
+        assert record["state"] == "staging"
+        done_before = [f["name"] for f in record["files"] if f["done"]]
+        assert 2 <= len(done_before) < 5
+        assert not (staging_dir / "datasets" / "kept").exists()  # never half-visible
+
+        server.start()
+        final = _wait(server, request_id, lambda v: v["state"] not in ("queued", "staging"))
+        assert final["state"] == "complete", final
+        manifest = json.loads((staging_dir / "datasets" / "kept" / MANIFEST_NAME).read_text())
+        root = Path(archives["tape"]["root"])
+        for entry in manifest["files"]:
+            data = (staging_dir / "datasets" / "kept" / entry["name"]).read_bytes()
+            assert data == (root / entry["name"]).read_bytes()
+            assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+            # What was staged before the kill was kept, not read again.
+            assert (entry["staged_at"] < killed_at) == (entry["name"] in done_before)
+
+        # A second server on the same staging area, whose datasets expire at once.
+        neighbour.start()
+        body = neighbour.request(
+            "POST", "/stardock/api/datasets", {"files": files[:1], "dataset": "short"}
+        )
+        _wait(neighbour, body["request"]["id"], lambda v: v["state"] == "complete")
+        while (staging_dir / "datasets" / "short").exists():  # its own sweep removes its own
+            time.sleep(0.1)
+        listed = {d["id"] for d in server.request("GET", "/stardock/api/datasets")["datasets"]}
+        assert "kept" in listed
+        assert (staging_dir / "datasets" / "kept" / "raw" / "obs0.fits").is_file()
+    finally:
+        neighbour.stop()
+        server.stop()
