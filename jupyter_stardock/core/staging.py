@@ -3,17 +3,21 @@
 A request names files in archives (``archive:id`` or a URL the archive serves);
 each file lands in the dataset under a relative name that can never leave it.
 The request is persisted as JSON after each step, so a server that restarts
-(or was killed) picks it up where it stopped. No tornado, no docker, no I/O here.
+(or was killed) picks it up where it stopped. No tornado, no docker; the only I/O
+is reading a staged dataset's manifest back (read_manifest).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import stat
 import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from ..errors import RecipeError
@@ -24,6 +28,7 @@ __all__ = [
     "State",
     "manifest_of",
     "parse_file_list",
+    "read_manifest",
     "safe_relative",
 ]
 
@@ -31,6 +36,7 @@ State = Literal["queued", "staging", "complete", "failed", "cancelled"]
 #: States a restarted server resumes.
 UNFINISHED: tuple[State, ...] = ("queued", "staging")
 MANIFEST_NAME = "STARDOCK-MANIFEST.json"
+MANIFEST_FORMAT = "jupyter-stardock staged dataset 1"
 
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -178,7 +184,7 @@ def parse_file_list(text_or_lines: str | Iterable[str]) -> list[str]:
 def manifest_of(request: StagingRequest) -> dict[str, Any]:
     """The provenance manifest a staged dataset carries: every file's source, time and checksum."""
     return {
-        "format": "jupyter-stardock staged dataset 1",
+        "format": MANIFEST_FORMAT,
         "dataset": request.dataset,
         "title": request.title or request.dataset,
         "owner": request.owner,
@@ -198,3 +204,24 @@ def manifest_of(request: StagingRequest) -> dict[str, Any]:
             for f in request.files
         ],
     }
+
+
+def read_manifest(root: Path, max_bytes: int = 16 << 20) -> dict[str, Any] | None:
+    """The provenance manifest of a staged dataset at ``root`` (blocking), else None.
+
+    Read without following a link: a dataset someone could write must not make an
+    archive carry another file as its provenance.
+    """
+    try:
+        fd = os.open(root / MANIFEST_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            return None
+        try:
+            data = json.loads(f.read())
+        except ValueError:
+            return None
+    return data if isinstance(data, dict) and data.get("format") == MANIFEST_FORMAT else None

@@ -18,6 +18,7 @@ from .._version import __version__
 from ..core.datasets import Dataset
 from ..core.outputs import Archive, ArchiveStore, checksum_listing
 from ..core.outputs_mounts import release_outputs
+from ..core.staging import read_manifest  # issue 19
 from ..engine import Engine
 from ..labels import EnvironmentLabels, KernelLabels
 from .launch import KernelLaunch, KernelSettings, MountedDataset, container_uid, mounted_dataset
@@ -80,6 +81,10 @@ def build_manifest(
             "path": str(dataset.path),
             "checksums": checksum_listing(dataset.path),
         }
+        # issue 19: a staged dataset's provenance (each file's archive, source, time, checksum).
+        provenance = read_manifest(dataset.path)
+        if provenance is not None:
+            manifest["dataset"]["provenance"] = provenance
     return manifest
 
 

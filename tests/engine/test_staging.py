@@ -195,6 +195,11 @@ async def test_stage_ten_files_a_kernel_reads_them_and_expiry_spares_it(
         assert staged.is_dir()
     finally:
         await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+    # The kernel's output archive carries the staged dataset's provenance.
+    listed_archives = (await get(jp_fetch, "stardock", "api", "archives"))["archives"]
+    (archive,) = [a for a in listed_archives if a["id"] == kernel_id]
+    provenance = archive["manifest"]["dataset"]["provenance"]
+    assert provenance["files"] == manifest["files"] and provenance["dataset"] == "obs10"
     lifetime = stardock.staging.limits.lifetime_seconds
     assert await stardock.staging.sweep(now=later + lifetime / 2) == []
     assert await stardock.staging.sweep(now=later + lifetime * 2) == ["obs10"]

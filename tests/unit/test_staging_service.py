@@ -17,9 +17,9 @@ from jupyter_stardock.core.archives import Archives
 from jupyter_stardock.core.datasets import DatasetRegistry
 from jupyter_stardock.core.leases import ServerIdentity, hold_lease
 from jupyter_stardock.core.sample import write_fits
-from jupyter_stardock.core.staging import MANIFEST_NAME
+from jupyter_stardock.core.staging import MANIFEST_NAME, read_manifest
 from jupyter_stardock.core.users import Viewer
-from jupyter_stardock.errors import Forbidden, InUse, RecipeError
+from jupyter_stardock.errors import Forbidden, InUse, NotFound, RecipeError
 from jupyter_stardock.services.staging import StagingLimits, StagingService
 from jupyter_stardock.services.staging_area import StagingArea
 
@@ -163,3 +163,33 @@ async def test_sweep_spares_mounted_pinned_and_neighbours_datasets(
     mounts.paths = set()
     assert await svc.sweep(now=later + 30) == []  # its last use was the sweep that saw it mounted
     assert await svc.sweep(now=later + 3600) == ["used"]
+
+
+async def test_hub_users_groups_drive_access_and_each_sees_only_their_own(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    svc = service(tmp_path)
+    svc.archives = Archives(
+        {"tape": {"root": str(tmp_path / "tape"), "access": {"groups": ["odi"]}}}
+    )
+    ana = Viewer("ana", groups=("odi",), scoped=True)
+    eve = Viewer("eve", groups=("public",), scoped=True)
+    with pytest.raises(Forbidden, match="only group odi may read it"):
+        await svc.submit(eve, {"files": [f"tape:{ids[0]}"]})
+    view = await svc.submit(ana, {"files": [f"tape:{ids[0]}"], "dataset": "anas"})
+    assert (await svc.wait(view["id"])).state == "complete"
+    assert svc.views(eve) == [] and [v["id"] for v in svc.views(ana)] == [view["id"]]
+    with pytest.raises(NotFound):
+        svc.view(eve, view["id"])
+    with pytest.raises(NotFound):
+        await svc.remove(eve, "anas")
+    assert [d.id for d in svc.datasets.visible_to("eve", ["odi"])] == []
+    # The staged dataset's manifest is its provenance; a link in its place is not read.
+    dataset = svc.datasets.for_user("anas", "ana")
+    assert (read_manifest(dataset.path) or {})["owner"] == "ana"
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / MANIFEST_NAME).symlink_to(dataset.path / MANIFEST_NAME)
+    assert read_manifest(fake) is None
+    await svc.remove(ana, "anas")
+    assert not dataset.path.exists() and not list((tmp_path / "staging" / "store").glob("??/*"))
