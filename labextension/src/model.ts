@@ -17,6 +17,7 @@ import { Get, readCatalog, readLists } from './lists';
 import { Messages, recipeProblem } from './messages';
 import { draftToRecipe, IDraft, recipeToDraft, sameRecipe } from './recipe';
 import { requestAPI, ResponseError } from './request';
+import { Stager } from './staging';
 import * as state from './state';
 import { knownVersion, parseStatusReply } from './status';
 import {
@@ -55,6 +56,13 @@ export class StarDockModel implements IDisposable {
       this._serverSettings
     );
   }
+
+  /** issue 19: stages datasets from archive files; a complete one refreshes the picker. */
+  readonly stager = new Stager({
+    request: (endPoint, init) => requestAPI(endPoint, init, this._serverSettings),
+    sentence: error => this._messages.sentence(error),
+    completed: () => void this.loadCatalog()
+  });
 
   /** What the panel shows now. */
   get state(): StarDockModel.IState {
@@ -304,6 +312,7 @@ export class StarDockModel implements IDisposable {
     this._poll = null;
     window.clearTimeout(this._checkTimer);
     this._builds.dispose();
+    this.stager.dispose(); // issue 19
     Signal.clearData(this);
   }
 

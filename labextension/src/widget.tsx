@@ -48,6 +48,7 @@ export class StarDockSidebar extends ReactWidget {
             state={state ?? model.state}
             trans={this._trans}
             actions={this._actions}
+            stager={model.stager}
           />
         )}
       </UseSignal>

@@ -4,8 +4,10 @@ import React, { useId } from 'react';
 import { datasetLabel } from '../format';
 import { IRecipeProblem } from '../recipe';
 import { IDataset } from '../tokens';
+import { Stager } from '../staging';
 import { Problems } from './Problems';
 import { Section } from './Section';
+import { StagingForm } from './StagingForm';
 
 export interface IDatasetSectionProps {
   /** `null` while loading. */
@@ -14,6 +16,8 @@ export interface IDatasetSectionProps {
   problems: readonly IRecipeProblem[];
   trans: TranslationBundle;
   onSelect: (id: string | null) => void;
+  /** issue 19: stage a dataset from archive files (absent: no staging form). */
+  stager?: Stager;
 }
 
 /** The dataset picker: what the kernel sees, read-only, at /data. */
@@ -54,6 +58,7 @@ export function DatasetSection(props: IDatasetSectionProps): JSX.Element {
       {current?.description && <p className="jp-StarDock-hint">{current.description}</p>}
       {current?.problem && <p className="jp-StarDock-problem">{current.problem}</p>}
       <Problems id={problemsId} problems={problems} trans={trans} />
+      {props.stager && <StagingForm stager={props.stager} trans={trans} />}
     </Section>
   );
 }

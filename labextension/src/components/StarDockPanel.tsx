@@ -3,6 +3,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { StarDockModel } from '../model';
+import { Stager } from '../staging';
 import { buildProblem, draftToRecipe, IDraft, IRecipeProblem, sameRecipe } from '../recipe';
 import {
   FRONTEND_VERSION,
@@ -45,6 +46,8 @@ export interface IStarDockPanelProps {
   state: StarDockModel.IState;
   trans: TranslationBundle;
   actions: IPanelActions;
+  /** issue 19: the data service's form in the dataset section. */
+  stager?: Stager;
 }
 
 /** The whole sidebar: a header, banners, then one section per step. */
@@ -93,6 +96,7 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         problems={problems.filter(p => p.field === 'dataset')}
         trans={trans}
         onSelect={dataset => actions.editDraft({ dataset })}
+        stager={props.stager}
       />
       <AppsSection
         apps={state.apps}
