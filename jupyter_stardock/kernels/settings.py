@@ -122,6 +122,18 @@ class ContainerSettings(LoggingConfigurable):
         5, config=True, help="Seconds a kernel container gets to stop before it is killed."
     )
 
+    # issue 18: what a kernel can reach (the notebook's folder).
+    notebook_folder = Bool(
+        False,
+        config=True,
+        help=(
+            "Mount the folder of the notebook a kernel is started for, read-only, at /work "
+            "and make it the kernel's working folder (open('catalog.csv') beside the notebook "
+            "works). Only folders inside the server's root (a hub user's own home) are "
+            "mounted, never through a symlink; others are refused with a sentence."
+        ),
+    )
+
     def kernel_settings(self) -> KernelSettings:
         """These settings as the container kernel takes them; a setting that cannot work says so."""
         if self.host_address in ("0.0.0.0", "::", ""):

@@ -82,7 +82,12 @@ class HubKernels:
         return await self.site.running_kernels(viewer)
 
     async def start(
-        self, viewer: Viewer, kernel_id: str, environment: str, dataset: str | None
+        self,
+        viewer: Viewer,
+        kernel_id: str,
+        environment: str,
+        dataset: str | None,
+        work: str | None = None,
     ) -> dict[str, Any]:
         """Start the viewer's kernel ``kernel_id``; its connection info, as JSON."""
         km = self._kernel_manager()
@@ -108,6 +113,7 @@ class HubKernels:
                 stardock_owner=viewer.name,
                 stardock_groups=list(viewer.groups),
                 stardock_client_id=kernel_id,
+                stardock_work=work,  # issue 18: refused unless inside the viewer's home
             )
         except Exception:
             self.site.forget_service_kernel(internal)

@@ -23,6 +23,7 @@ import pytest
 
 from .conftest import server_config
 from .kernel_helpers import wait_ready
+from .reach_helpers import base_kernelspec
 from .test_kernels import containers_of, start_kernel
 
 SLEEP = "import time; time.sleep(10); print('main done')"
@@ -68,15 +69,7 @@ def jp_server_config(request: pytest.FixtureRequest, sample_dataset: Any) -> dic
 async def test_a_subshell_answers_while_the_main_shell_sleeps(
     jp_fetch, jp_ws_fetch, stardock, base_image, engine, jp_server_config
 ) -> None:
-    # The base image carries the kernel runtime (ipykernel 7), so it serves as an environment.
-    spec = stardock.kernelspecs.write(
-        environment="base",
-        image="stardock/base:latest",
-        dataset_id=None,
-        dataset_title=None,
-        app_titles=[],
-        recipe={},
-    )
+    spec = base_kernelspec(stardock.kernelspecs)
     kernel_id = await start_kernel(jp_fetch, spec)
     try:
         ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
@@ -92,8 +85,8 @@ async def test_a_subshell_answers_while_the_main_shell_sleeps(
         replies: dict[str, dict[str, Any]] = {}
         order: list[str] = []
 
-        async def reply_to(request: dict[str, Any]) -> dict[str, Any]:
-            wanted = request["header"]["msg_id"]
+        async def read_until(wanted: str) -> dict[str, Any]:
+            """Replies by their request's id; stdout (iopub) by '<id>-stdout'."""
             while wanted not in replies:
                 raw = await ws.read_message()
                 assert raw is not None, "the kernel websocket closed"
@@ -103,10 +96,12 @@ async def test_a_subshell_answers_while_the_main_shell_sleeps(
                     replies[parent] = msg
                     order.append(parent)
                 elif msg["msg_type"] == "stream":
-                    replies.setdefault(f"{parent}-stdout", {"text": ""})["text"] += msg["content"][
-                        "text"
-                    ]
+                    out = replies.setdefault(f"{parent}-stdout", {"text": ""})
+                    out["text"] += msg["content"]["text"]
             return replies[wanted]
+
+        async def reply_to(request: dict[str, Any]) -> dict[str, Any]:
+            return await read_until(request["header"]["msg_id"])
 
         features = (await asyncio.wait_for(reply_to(info), 30))["content"]
         assert "kernel subshells" in features.get("supported_features", []), features
@@ -124,7 +119,8 @@ async def test_a_subshell_answers_while_the_main_shell_sleeps(
         assert answered["content"]["status"] == "ok", answered
         assert main["header"]["msg_id"] not in replies, "the main shell was not busy"
         assert answered["parent_header"].get("subshell_id") == subshell_id
-        assert "subshell" in replies[f"{sub['header']['msg_id']}-stdout"]["text"]
+        printed = await asyncio.wait_for(read_until(f"{sub['header']['msg_id']}-stdout"), 30)
+        assert printed["text"].startswith("subshell"), printed
 
         done = await asyncio.wait_for(reply_to(main), 60)
         assert done["content"]["status"] == "ok"
