@@ -17,6 +17,7 @@ from typing import Any
 
 from .._version import __version__
 from ..core.datasets import Dataset
+from ..core.gpus import GpuRequest, environment_wants_gpus
 from ..core.leases import ServerIdentity, current_identity
 from ..engine import BindMount, ContainerSpec
 from ..labels import KernelLabels
@@ -93,6 +94,8 @@ class KernelSettings:
     encrypt_tcp: bool = True
     #: Bytes a kernel may write to /outputs (None: no limit); needs a root server.
     outputs_quota: int | None = None
+    # issue 18: the operator's GPUs, for environments that opted in (None: no GPUs).
+    gpus: GpuRequest | None = None
 
     @property
     def transport(self) -> str:
@@ -253,7 +256,20 @@ def container_spec(
         init=True,
         log_max_size=s.log_max_size,
         log_max_files=s.log_max_files,
+        # issue 18: GPUs only for an environment that opted in, and only the operator's.
+        **gpu_fields(s.gpus if environment_wants_gpus(k.recipe) else None),
     )
+
+
+# issue 18
+def gpu_fields(gpus: GpuRequest | None) -> dict[str, Any]:
+    """The container spec's device request fields for ``gpus``."""
+    if gpus is None:
+        return {}
+    return {
+        "gpu_count": gpus.count if not gpus.device_ids else 0,
+        "gpu_device_ids": gpus.device_ids,
+    }
 
 
 def mounted_dataset(inspect: Mapping[str, Any]) -> MountedDataset | None:
