@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +13,19 @@ from docker.api import APIClient
 from jupyter_stardock.core.catalog import Catalog
 from jupyter_stardock.core.gpus import ALL_GPUS, GpuRequest, environment_wants_gpus, parse_gpus
 from jupyter_stardock.core.recipe import Recipe, compose
+from jupyter_stardock.core.users import Viewer
 from jupyter_stardock.engine import ContainerSpec
 from jupyter_stardock.engine.client import host_config
 from jupyter_stardock.engine.types import EngineInfo
-from jupyter_stardock.errors import KernelStartError, RecipeError
+from jupyter_stardock.errors import KernelStartError, QuotaExceeded, RecipeError
 from jupyter_stardock.kernels.launch import KernelLaunch, KernelSettings, container_spec
 from jupyter_stardock.kernels.provisioner import StarDockProvisioner
+from jupyter_stardock.labels import EnvironmentLabels
+from jupyter_stardock.services.environments import Quotas
+from jupyter_stardock.services.hub_kernels import HubKernels
+
+from .test_environments_service import ENV, FakeBuilds, image, service
+from .test_hub_kernels import ANA, KERNEL, FakeKernelManager, FakeKernelSite
 
 BASE_ID = "sha256:" + "b" * 64
 
@@ -131,3 +140,31 @@ def test_status_says_whether_the_engine_offers_a_gpu_runtime() -> None:
     assert EngineInfo(**fields, runtimes=("runc",)).to_json()["gpu_runtime"] is False
     with_nvidia = EngineInfo(**fields, runtimes=("nvidia", "runc")).to_json()
     assert with_nvidia["gpu_runtime"] is True and with_nvidia["runtimes"] == ["nvidia", "runc"]
+
+
+class GpuKernelSite(FakeKernelSite):
+    async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
+        return [{"id": str(n), "environment": ENV} for n in range(self.running)]
+
+
+def test_the_hub_counts_a_users_running_gpu_kernels_against_their_gpu_quota(
+    tmp_path: Path,
+) -> None:
+    gpu_image = dataclasses.replace(
+        image(),
+        labels=EnvironmentLabels(recipe={"gpus": True}, content_hash="c" * 64).to_labels(),
+    )
+    km, site = FakeKernelManager(), GpuKernelSite(running=1)
+    envs = service(tmp_path, FakeBuilds(existing=gpu_image), quotas=Quotas(gpu_kernels=1))
+    hub = HubKernels(envs, site, lambda: km)  # type: ignore[arg-type,return-value]
+    with pytest.raises(QuotaExceeded) as info:
+        asyncio.run(hub.start(ANA, KERNEL, ENV, None))
+    assert str(info.value) == (
+        "You have 1 StarDock kernel(s) with GPUs running, the most this service allows (1). "
+        "Shut one down first, or start an environment without GPUs."
+    )
+    assert km.started == []
+    # Within the quota (or for an admin) the start goes on.
+    site.running = 0
+    asyncio.run(hub.start(ANA, KERNEL, ENV, None))
+    assert len(km.started) == 1
