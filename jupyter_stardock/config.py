@@ -435,6 +435,18 @@ class StarDockSettings(LoggingConfigurable):
         help="Staging requests that run at once (each in its own thread, reading one file at a time).",
     )
 
+    # issue 18: the per-user GPU quota of the hub service.
+    quota_gpu_kernels = Int(
+        None,
+        allow_none=True,
+        config=True,
+        help=(
+            "In the hub service: kernels with GPUs (of environments that opted in, while "
+            "c.StarDockProvisioner.gpus is set) one user may have running at once (more get "
+            "429). None: no limit beyond quota_kernels."
+        ),
+    )
+
 
 def settings_from_config(config: Config) -> StarDockSettings:
     """The settings an operator wrote as ``c.StarDockApp.*`` in ``config``, without the server.

@@ -20,6 +20,7 @@ __all__ = [
     "BuildQuotaContext",
     "KernelQuotaContext",
     "check_build_quotas",
+    "check_gpu_quota",
     "check_kernel_quota",
 ]
 
@@ -120,4 +121,16 @@ async def check_kernel_quota(app: KernelQuotaContext, viewer: Viewer) -> None:
         raise QuotaExceeded(
             f"You have {len(running)} StarDock kernel(s) running, the most this service allows "
             f"({app.quota_kernels}). Shut one down first."
+        )
+
+
+# issue 18
+def check_gpu_quota(limit: int | None, viewer: Viewer, running_with_gpus: int) -> None:
+    """Raise QuotaExceeded when one more GPU kernel would take the user past their quota."""
+    if viewer.admin or limit is None:
+        return
+    if running_with_gpus >= limit:
+        raise QuotaExceeded(
+            f"You have {running_with_gpus} StarDock kernel(s) with GPUs running, the most this "
+            f"service allows ({limit}). Shut one down first, or start an environment without GPUs."
         )

@@ -64,7 +64,16 @@ _JOINED = "     "
 
 # --- the recipe ------------------------------------------------------------------
 
-_RECIPE_FIELDS = ("dataset", "apps", "commands", "apt_packages", "pip_packages", "pip_constraints")
+_RECIPE_FIELDS: tuple[str, ...] = (
+    "dataset",
+    "apps",
+    "commands",
+    "apt_packages",
+    "pip_packages",
+    "pip_constraints",
+)
+# issue 18: the per-environment GPU opt-in.
+_RECIPE_FIELDS += ("gpus",)
 
 
 def _strings(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -88,6 +97,8 @@ class Recipe:
     #: Hold pip to the versions apt installed (and the kernel runtime's); off lets
     #: a command replace them, at the risk of breaking Debian's packages.
     pip_constraints: bool = True
+    # issue 18: the environment's kernels get the operator's GPUs (c.StarDockProvisioner.gpus).
+    gpus: bool = False
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Recipe:
@@ -111,7 +122,12 @@ class Recipe:
             raise RecipeError(
                 "The recipe field 'pip_constraints' must be true or false.", item="pip_constraints"
             )
+        # issue 18: the GPU opt-in is true or false, nothing else.
+        gpus = obj.get("gpus", False)
+        if not isinstance(gpus, bool) and gpus is not None:
+            raise RecipeError("The recipe field 'gpus' must be true or false.", item="gpus")
         return cls(
+            gpus=bool(gpus),
             dataset=dataset or None,
             apps=_strings(obj, "apps"),
             commands=_strings(obj, "commands"),
@@ -131,6 +147,8 @@ class Recipe:
         # Written only when off: the default recipe, and so its label, stays as it was.
         if not self.pip_constraints:
             obj["pip_constraints"] = False
+        if self.gpus:  # issue 18: likewise written only when on
+            obj["gpus"] = True
         return obj
 
 
@@ -323,6 +341,16 @@ def compose(
         )
     if commands:
         sections.append(_Section("Your commands", tuple(_exec(c) for c in commands)))
+    # issue 18: a GPU environment is an image of its own (another hash), and tells
+    # NVIDIA's hook which driver libraries its kernels need.
+    if recipe.gpus:
+        sections.append(
+            _Section(
+                "GPUs",
+                (_env([("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")]),),
+                note="Kernels get the GPUs the operator set (c.StarDockProvisioner.gpus).",
+            )
+        )
     sections.append(
         _Section(
             "Finish: the kernel runs as the unprivileged user",
@@ -348,6 +376,7 @@ def compose(
         apt_packages=apt_packages,
         pip_packages=pip_packages,
         pip_constraints=recipe.pip_constraints,
+        gpus=recipe.gpus,  # issue 18
     )
     image_part = {k: v for k, v in normalized.to_json().items() if k != "dataset"}
     app_ids = tuple(app.id for app in apps)

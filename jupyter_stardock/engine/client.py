@@ -20,7 +20,7 @@ from typing import IO, Any, TypeVar
 
 from docker import errors as docker_errors
 from docker.api import APIClient
-from docker.types import LogConfig, Mount
+from docker.types import DeviceRequest, LogConfig, Mount
 
 from ..errors import EngineError, EngineUnavailable, NotFound
 from .build import build_image, per_batch, to_loop
@@ -28,7 +28,7 @@ from .build_stream import OnLines
 from .connection import Connections
 from .connection import StreamingAPIClient as _Client
 from .references import repository_and_tag
-from .types import BuildResult, ContainerSpec, EngineInfo, ImageInfo
+from .types import GPU_RUNTIMES, BuildResult, ContainerSpec, EngineInfo, ImageInfo
 
 __all__ = ["CONTAINER_START_TIMEOUT", "Engine"]
 
@@ -118,6 +118,7 @@ class Engine:
                 architecture=str(info.get("Architecture", "")),
                 cpus=int(info.get("NCPU") or 0),
                 memory_bytes=int(info.get("MemTotal") or 0),
+                runtimes=tuple(sorted(info.get("Runtimes") or {})),  # issue 18
             )
 
         return self._call(go)
@@ -317,6 +318,11 @@ class Engine:
             quick_timeout, api.timeout = api.timeout, max(api.timeout, CONTAINER_START_TIMEOUT)
             try:
                 return start(api)
+            except docker_errors.APIError as err:
+                # issue 18: told by the request and the engine's own status, not its words.
+                if (spec.gpu_count or spec.gpu_device_ids) and err.status_code == 500:
+                    raise no_gpu_runtime(api, err) from err
+                raise
             finally:
                 api.timeout = quick_timeout
 
@@ -402,4 +408,28 @@ def host_config(spec: ContainerSpec, api: APIClient) -> dict[str, Any]:
         ipc_mode="private",
         pid_mode=None,
         auto_remove=False,  # we want the exit code and the last log lines
+        # issue 18: GPUs as `docker run --gpus` asks for them.
+        device_requests=[
+            DeviceRequest(
+                count=spec.gpu_count, device_ids=list(spec.gpu_device_ids), capabilities=[["gpu"]]
+            )
+        ]
+        if spec.gpu_count or spec.gpu_device_ids
+        else None,
+    )
+
+
+# issue 18: a GPU start the engine refused, said as a sentence when the engine has no GPU runtime.
+def no_gpu_runtime(api: APIClient, err: docker_errors.APIError) -> Exception:
+    try:
+        runtimes = set(api.info().get("Runtimes") or {})
+    except docker_errors.DockerException:
+        return err
+    if runtimes & GPU_RUNTIMES:
+        return err  # it has one: the engine's own reason is the useful one
+    return EngineError(
+        "This kernel asks for GPUs, but the container engine offers no GPU runtime (the "
+        "NVIDIA Container Toolkit is not set up on it). Start an environment without GPUs, "
+        "or ask the operator to set up the toolkit or to unset c.StarDockProvisioner.gpus.",
+        engine_status=int(err.status_code or 500),
     )

@@ -13,6 +13,10 @@ from typing import Any
 __all__ = ["BindMount", "BuildResult", "ContainerSpec", "EngineInfo", "ImageInfo"]
 
 
+#: issue 18: engine runtimes that provide GPUs (names the NVIDIA Container Toolkit registers).
+GPU_RUNTIMES = frozenset({"nvidia", "nvidia-cdi", "nvidia-legacy"})
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     """What ``GET /stardock/api/status`` reports of the engine."""
@@ -26,6 +30,13 @@ class EngineInfo:
     architecture: str
     cpus: int
     memory_bytes: int
+    # issue 18: the engine's runtimes (docker info's Runtimes), e.g. runc, nvidia.
+    runtimes: tuple[str, ...] = ()
+
+    @property
+    def gpu_runtimes(self) -> list[str]:
+        """issue 18: the runtimes that provide GPUs (the NVIDIA Container Toolkit's)."""
+        return sorted(set(self.runtimes) & GPU_RUNTIMES)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +49,8 @@ class EngineInfo:
             "architecture": self.architecture,
             "cpus": self.cpus,
             "memory_bytes": self.memory_bytes,
+            "runtimes": list(self.runtimes),  # issue 18
+            "gpu_runtime": bool(self.gpu_runtimes),
         }
 
 
@@ -103,6 +116,10 @@ class ContainerSpec:
     init: bool = True
     log_max_size: str = "1m"
     log_max_files: int = 2
+    # issue 18: GPUs by a device request with the "gpu" capability (docker run --gpus):
+    # a count (-1: all) or device ids; neither: none.
+    gpu_count: int = 0
+    gpu_device_ids: tuple[str, ...] = ()
 
 
 @dataclass

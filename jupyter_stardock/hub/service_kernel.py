@@ -14,9 +14,16 @@ class ServiceKernel:
     """A kernel the hub service runs for this server's user (remote mode's provisioner side)."""
 
     def __init__(
-        self, client: ServiceClient, kernel_id: str, environment: str, dataset: str | None
+        self,
+        client: ServiceClient,
+        kernel_id: str,
+        environment: str,
+        dataset: str | None,
+        work: str | None = None,
     ) -> None:
         self.client = client
+        # issue 18: the notebook's folder; the service mounts it only inside the user's home.
+        self.work = work
         self.kernel_id = kernel_id
         self.environment = environment
         self.dataset = dataset
@@ -32,6 +39,7 @@ class ServiceKernel:
                 "kernel_id": self.kernel_id,
                 "environment": self.environment,
                 "dataset": self.dataset,
+                "work": self.work,
             }
             reply = await self.client.request("POST", "service/kernels", body, timeout=300)
         else:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._version import __version__
 from ..core.datasets import Dataset
+from ..core.gpus import GpuRequest, environment_wants_gpus
 from ..core.leases import ServerIdentity, current_identity
 from ..engine import BindMount, ContainerSpec
 from ..labels import KernelLabels
@@ -52,6 +53,8 @@ CONTAINER_PORTS = {
     "control_port": 50004,
     "hb_port": 50005,
 }
+#: issue 18: where the notebook's folder is mounted (kernels/workdir.py stages it).
+WORK_MOUNT = "/work"
 #: ipc "ports" only tell the socket files apart.
 IPC_PORTS = {"shell_port": 1, "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5}
 
@@ -91,6 +94,8 @@ class KernelSettings:
     encrypt_tcp: bool = True
     #: Bytes a kernel may write to /outputs (None: no limit); needs a root server.
     outputs_quota: int | None = None
+    # issue 18: the operator's GPUs, for environments that opted in (None: no GPUs).
+    gpus: GpuRequest | None = None
 
     @property
     def transport(self) -> str:
@@ -144,6 +149,8 @@ class KernelLaunch:
     #: The server instance that starts it (labels its container; reconcile reads them).
     #: None: the one this process runs for the launch's state folder (leases.current_identity).
     server: ServerIdentity | None = None
+    # issue 18: the notebook's folder (workdir.py's checked source), read-only at /work.
+    work_source: Path | None = None
 
     @property
     def known_as(self) -> str:
@@ -187,6 +194,9 @@ def container_spec(
         mounts.append(BindMount(str(ipc_dir), IPC_MOUNT, read_only=False))
     if k.dataset is not None:
         mounts.insert(0, BindMount(str(k.dataset.path), s.data_mount, read_only=True))
+    # issue 18: the notebook's folder, read-only, and the kernel's working folder.
+    if k.work_source is not None:
+        mounts.append(BindMount(str(k.work_source), WORK_MOUNT, read_only=True))
     # Whose it is: only a server of this lineage, once this instance's lease has
     # lapsed, may archive or adopt it (leases.py).
     identity = k.server or current_identity(k.state_dir)
@@ -232,7 +242,7 @@ def container_spec(
             "/tmp": f"rw,nosuid,nodev,size={s.tmp_size},mode=1777",
             HOME: f"rw,nosuid,nodev,size={s.home_size},uid={k.uid},gid={k.gid},mode=0700",
         },
-        working_dir=s.outputs_mount,
+        working_dir=WORK_MOUNT if k.work_source is not None else s.outputs_mount,
         network_mode=s.network if s.allow_network else "none",
         ports={port: s.host_address for port in CONTAINER_PORTS.values()}
         if s.allow_network
@@ -246,7 +256,20 @@ def container_spec(
         init=True,
         log_max_size=s.log_max_size,
         log_max_files=s.log_max_files,
+        # issue 18: GPUs only for an environment that opted in, and only the operator's.
+        **gpu_fields(s.gpus if environment_wants_gpus(k.recipe) else None),
     )
+
+
+# issue 18
+def gpu_fields(gpus: GpuRequest | None) -> dict[str, Any]:
+    """The container spec's device request fields for ``gpus``."""
+    if gpus is None:
+        return {}
+    return {
+        "gpu_count": gpus.count if not gpus.device_ids else 0,
+        "gpu_device_ids": gpus.device_ids,
+    }
 
 
 def mounted_dataset(inspect: Mapping[str, Any]) -> MountedDataset | None:

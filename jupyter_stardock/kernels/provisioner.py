@@ -44,6 +44,7 @@ from .host import KernelHost, host_for, standalone_host
 from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
 from .runtime import connection_key, folders_are_ours, ipc_parent, runtime_root
 from .settings import ContainerSettings
+from .workdir import WorkFolder, release_work_folder, work_folder_for
 
 __all__ = ["KernelStartHTTPError", "StarDockProvisioner"]
 
@@ -81,6 +82,8 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
     _standalone: KernelHost | None = None
     _remote: ServiceKernel | None = None
     _adopt: dict[str, Any] | None = None
+    # issue 18: the notebook's folder at /work, staged once for every restart.
+    _work: WorkFolder | None = None
 
     def _host(self) -> KernelHost:
         """The running server's engine, datasets and settings; without one, the config files'.
@@ -135,6 +138,18 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         store = Path(app.outputs_store)
         return store / owner, store
 
+    def _work_root(self, app: StarDockSettings, owner: str | None) -> Path:
+        """issue 18: where a notebook's folder may be: the server's root, a hub user's home."""
+        if owner is None:
+            return self._root_dir()
+        home = hub_user_home(owner)
+        if home is None:
+            raise KernelStartError(
+                f"The notebook's folder cannot be mounted at /work: {owner} has no home "
+                "folder on this machine, so the service cannot tell that the folder is theirs."
+            )
+        return home
+
     def _outputs_view(self, app: StarDockSettings, owner: str) -> tuple[Path, Path]:
         """Hub service: the folder of the user's links to their outputs, and its trusted parent."""
         home = hub_user_home(owner) or Path(app.state_dir) / "users" / owner
@@ -143,13 +158,13 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
             return view, home
         return view, view.parent
 
-    async def _make_remote(self, app: StarDockSettings) -> ServiceKernel:
+    async def _make_remote(self, app: StarDockSettings, work: str | None) -> ServiceKernel:
         client = service_client_from_env(app.service_url)
         if client is None:
             raise KernelStartError(
                 "This server is set up for a StarDock hub service but has no JupyterHub API token."
             )
-        return ServiceKernel(client, self.kernel_id, self.environment, self.dataset or None)
+        return ServiceKernel(client, self.kernel_id, self.environment, self.dataset or None, work)
 
     def _dataset(self, host: KernelHost, owner: str | None, groups: list[str] | None) -> Dataset:
         """The kernelspec's dataset, if this user may use it and its folder is there."""
@@ -176,6 +191,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         groups: list[str] | None,
         adopt: bool = False,
         client_id: str | None = None,
+        work: str | None = None,
     ) -> ContainerKernel:
         # The server's own engine and settings; a standalone tool's (nbconvert,
         # console) from the config files, read by the caller.
@@ -234,6 +250,12 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
                 outputs_view = await engine.run(
                     link_outputs, outputs, view, trusted=view_trusted, uid=uid, gid=gid
                 )
+        # issue 18: the notebook's folder at /work (checked and staged; refused with a sentence).
+        # (After _host: a standalone tool has only now read the setting from its files.)
+        if orphan is None and work is not None and self.notebook_folder:
+            self._work = await engine.run(
+                work_folder_for, work, root=self._work_root(app, owner), state=state
+            )
         built = EnvironmentLabels.from_labels(image.labels)
         launch = KernelLaunch(
             kernel_id=self.kernel_id,
@@ -256,6 +278,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
             ipc_parent=ipc_parent(),
             outputs_view=outputs_view,
             client_id=client_id or self.kernel_id,
+            work_source=self._work.source if self._work is not None else None,
         )
         self._adopt = orphan if orphan is not None else None
         return ContainerKernel(engine, self.kernel_settings(), launch)
@@ -304,14 +327,19 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         adopt = bool(kwargs.pop("stardock_adopt", False))
         # Hub service: the id the user's server knows this kernel by (ours is our own).
         client_id = kwargs.pop("stardock_client_id", None)
+        # issue 18: jupyter_server's cwd is the notebook's folder; the hub service gets the
+        # user's server's as stardock_work. Mounted at /work only when the operator opted in.
+        work = kwargs.pop("stardock_work", None) if owner is not None else kwargs.get("cwd")
         if self._kernel is None and self._remote is None:
             # Restarts keep the same outputs, runtime folder and key.
             try:
                 host = self._host()
                 if host.mode == "remote":
-                    self._remote = await self._make_remote(host.settings)
+                    self._remote = await self._make_remote(host.settings, work)
                 else:
-                    self._kernel = await self._make_kernel(host, owner, groups, adopt, client_id)
+                    self._kernel = await self._make_kernel(
+                        host, owner, groups, adopt, client_id, work
+                    )
             except StarDockError as err:
                 raise KernelStartHTTPError(str(err)) from err
         kwargs.pop("extra_arguments", None)
@@ -377,6 +405,10 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         await self._kernel.remove()
         if not restart:
             await self._kernel.finish()
+            # issue 18: the container that had it is gone: undo the staging mount.
+            if self._work is not None:
+                release_work_folder(self._work)
+                self._work = None
 
     def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
         return max(recommended, float(self.stop_timeout))

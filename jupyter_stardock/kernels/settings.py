@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 
-from traitlets import Bool, Float, Int, List, Unicode
+from traitlets import Bool, Float, Int, List, Unicode, Union
 from traitlets.config import LoggingConfigurable
 
+from ..core.gpus import GpuRequest, parse_gpus
 from ..core.outputs_mounts import parse_size
-from ..errors import KernelStartError
+from ..errors import KernelStartError, RecipeError
 from .launch import KernelSettings
 
 __all__ = ["ContainerSettings"]
@@ -122,6 +123,31 @@ class ContainerSettings(LoggingConfigurable):
         5, config=True, help="Seconds a kernel container gets to stop before it is killed."
     )
 
+    # issue 18: what a kernel can reach (the notebook's folder).
+    notebook_folder = Bool(
+        False,
+        config=True,
+        help=(
+            "Mount the folder of the notebook a kernel is started for, read-only, at /work "
+            "and make it the kernel's working folder (open('catalog.csv') beside the notebook "
+            "works). Only folders inside the server's root (a hub user's own home) are "
+            "mounted, never through a symlink; others are refused with a sentence."
+        ),
+    )
+
+    # issue 18: GPUs for kernels of environments that opted in ("gpus": true in the recipe).
+    gpus = Union(
+        [Unicode(), Int(), List(Unicode())],
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help=(
+            'GPUs each kernel of an environment that opted in ("gpus": true in its recipe) '
+            "gets: 'all', a number (e.g. 1), or device ids or UUIDs ('0,1'). None (the "
+            "default): no GPUs. The engine needs a GPU runtime (the NVIDIA Container Toolkit)."
+        ),
+    )
+
     def kernel_settings(self) -> KernelSettings:
         """These settings as the container kernel takes them; a setting that cannot work says so."""
         if self.host_address in ("0.0.0.0", "::", ""):
@@ -147,7 +173,15 @@ class ContainerSettings(LoggingConfigurable):
             stop_timeout=self.stop_timeout,
             encrypt_tcp=self.encrypt_tcp,
             outputs_quota=self._outputs_quota_bytes(),
+            gpus=self._gpu_request(),  # issue 18
         )
+
+    # issue 18
+    def _gpu_request(self) -> GpuRequest | None:
+        try:
+            return parse_gpus(self.gpus)
+        except RecipeError as err:
+            raise KernelStartError(str(err)) from err
 
     def _outputs_quota_bytes(self) -> int | None:
         if self.outputs_quota is None:

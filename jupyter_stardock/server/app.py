@@ -158,7 +158,12 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             claims=self.claims,
             kernelspecs=self.kernelspecs,
             site=self,
-            quotas=Quotas(self.quota_builds, self.quota_image_bytes, self.quota_kernels),
+            quotas=Quotas(
+                self.quota_builds,
+                self.quota_image_bytes,
+                self.quota_kernels,
+                self.quota_gpu_kernels,  # issue 18
+            ),
         )
 
     def _kernel_manager(self) -> KernelManagers:

@@ -50,7 +50,9 @@ class ServiceKernelsHandler(JSONBodyMixin, ServiceKernelMixin):
             raise RecipeError("kernel_id must be a kernel's UUID.")
         environment = str(body.get("environment") or "")
         dataset = body.get("dataset") or None
-        connection = await self.kernels.start(self.viewer, kernel_id, environment, dataset)
+        # issue 18: the notebook's folder on the user's server (checked against their home).
+        work = str(body["work"]) if body.get("work") else None
+        connection = await self.kernels.start(self.viewer, kernel_id, environment, dataset, work)
         self.set_status(201)
         self.finish(json.dumps({"id": kernel_id, "connection": connection}))
 

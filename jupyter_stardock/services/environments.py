@@ -52,6 +52,7 @@ class Quotas:
     builds: int | None = None
     image_bytes: int | None = None
     kernels: int | None = None
+    gpu_kernels: int | None = None  # issue 18
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from ..core.quotas import check_kernel_quota
+from ..core.gpus import environment_wants_gpus
+from ..core.quotas import check_gpu_quota, check_kernel_quota
 from ..core.users import Viewer
 from ..errors import InUse, NotFound
 from ..labels import recipe_from_labels
@@ -81,8 +82,26 @@ class HubKernels:
     async def running_kernels(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
         return await self.site.running_kernels(viewer)
 
+    # issue 18
+    async def _running_with_gpus(self, viewer: Viewer) -> int:
+        if viewer.admin or self.environments.quotas.gpu_kernels is None:
+            return 0
+        count = 0
+        for kernel in await self.running_kernels(Viewer(viewer.name, scoped=True)):
+            try:
+                image = await self.environments.environment_for(viewer, kernel["environment"])
+            except NotFound:
+                continue
+            count += environment_wants_gpus(recipe_from_labels(image.labels))
+        return count
+
     async def start(
-        self, viewer: Viewer, kernel_id: str, environment: str, dataset: str | None
+        self,
+        viewer: Viewer,
+        kernel_id: str,
+        environment: str,
+        dataset: str | None,
+        work: str | None = None,
     ) -> dict[str, Any]:
         """Start the viewer's kernel ``kernel_id``; its connection info, as JSON."""
         km = self._kernel_manager()
@@ -96,6 +115,11 @@ class HubKernels:
             )
         await check_kernel_quota(self, viewer)
         recipe = {**recipe_from_labels(image.labels), "dataset": dataset}
+        # issue 18: the per-user GPU quota counts the user's running kernels of GPU environments.
+        if environment_wants_gpus(recipe):
+            check_gpu_quota(
+                self.environments.quotas.gpu_kernels, viewer, await self._running_with_gpus(viewer)
+            )
         spec = self.environments.publish_kernelspec(
             recipe, environment, image.tags[0] if image.tags else image.id
         )
@@ -108,6 +132,7 @@ class HubKernels:
                 stardock_owner=viewer.name,
                 stardock_groups=list(viewer.groups),
                 stardock_client_id=kernel_id,
+                stardock_work=work,  # issue 18: refused unless inside the viewer's home
             )
         except Exception:
             self.site.forget_service_kernel(internal)

@@ -17,6 +17,8 @@ export interface IDraft {
   aptPackages: string;
   /** Extra pip packages, separated by spaces or commas. */
   pipPackages: string;
+  /** issue 18: the GPU opt-in (absent: off). */
+  gpus?: boolean;
 }
 
 export const EMPTY_DRAFT: IDraft = {
@@ -63,7 +65,9 @@ export function draftToRecipe(draft: IDraft): IRecipe {
     apps: [...draft.apps].sort(),
     commands: commandLines(draft.commands).commands,
     apt_packages: splitPackages(draft.aptPackages),
-    pip_packages: splitPackages(draft.pipPackages)
+    pip_packages: splitPackages(draft.pipPackages),
+    // issue 18: written only when on, so a recipe without GPUs stays as it was.
+    ...(draft.gpus ? { gpus: true } : {})
   };
 }
 
@@ -74,7 +78,8 @@ export function recipeToDraft(recipe: Partial<IRecipe>, dataset?: string | null)
     apps: [...(recipe.apps ?? [])],
     commands: (recipe.commands ?? []).join('\n'),
     aptPackages: (recipe.apt_packages ?? []).join(' '),
-    pipPackages: (recipe.pip_packages ?? []).join(' ')
+    pipPackages: (recipe.pip_packages ?? []).join(' '),
+    ...(recipe.gpus ? { gpus: true } : {}) // issue 18
   };
 }
 
@@ -174,7 +179,8 @@ export function sameRecipe(a: IRecipe, b: IRecipe): boolean {
       [...r.apps].sort(),
       r.commands.map(c => c.trim()),
       [...r.apt_packages].sort(),
-      [...r.pip_packages].sort()
+      [...r.pip_packages].sort(),
+      !!r.gpus // issue 18
     ]);
   return key(a) === key(b);
 }

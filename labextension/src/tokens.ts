@@ -64,6 +64,9 @@ export interface IEngineInfo {
   architecture?: string;
   cpus?: number;
   memory_bytes?: number;
+  /** issue 18: the engine's runtimes, and whether one of them provides GPUs. */
+  runtimes?: string[];
+  gpu_runtime?: boolean;
 }
 
 /** The base image every environment is built on. */
@@ -134,6 +137,8 @@ export interface IRecipe {
   commands: string[];
   apt_packages: string[];
   pip_packages: string[];
+  /** issue 18: kernels of this environment get the operator's GPUs. */
+  gpus?: boolean;
 }
 
 /** The reply to `POST dockerfile`: what a recipe would build. */

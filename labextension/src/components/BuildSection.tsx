@@ -19,6 +19,10 @@ export interface IBuildSectionProps {
   onOpenNotebook: () => void;
   onOpenConsole: () => void;
   onCopyLog: (text: string) => void;
+  /** issue 18: the GPU opt-in, and whether the engine offers a GPU runtime at all. */
+  gpus?: boolean;
+  gpuRuntime?: boolean;
+  onGpus?: (gpus: boolean) => void;
 }
 
 /** Build, its progress and live log, and what to open once it is built. */
@@ -36,6 +40,15 @@ export function BuildSection(props: IBuildSectionProps): JSX.Element {
 
   return (
     <Section title={trans.__('Build')} className="jp-StarDock-build" busy={active}>
+      {/* Only where it can matter: an engine with a GPU runtime, or a recipe that asks. */}
+      {props.onGpus && (props.gpuRuntime || props.gpus) && (
+        <GpuOptIn
+          checked={!!props.gpus}
+          offered={!!props.gpuRuntime}
+          trans={trans}
+          onChange={props.onGpus}
+        />
+      )}
       <div className="jp-StarDock-actions">
         {active ? (
           <TextButton
@@ -123,6 +136,35 @@ export function BuildSection(props: IBuildSectionProps): JSX.Element {
         </>
       )}
     </Section>
+  );
+}
+
+/** issue 18: the environment's GPU opt-in, saying when the engine has no GPU runtime. */
+function GpuOptIn(props: {
+  checked: boolean;
+  offered: boolean;
+  trans: TranslationBundle;
+  onChange: (gpus: boolean) => void;
+}): JSX.Element {
+  const { trans } = props;
+  return (
+    <div className="jp-StarDock-gpus">
+      <label>
+        <input
+          type="checkbox"
+          checked={props.checked}
+          onChange={event => props.onChange(event.currentTarget.checked)}
+        />{' '}
+        {trans.__('Kernels of this environment use GPUs')}
+      </label>
+      {!props.offered && (
+        <p className="jp-StarDock-hint">
+          {trans.__(
+            'This engine offers no GPU runtime: kernels of a GPU environment will not start here until the operator sets one up.'
+          )}
+        </p>
+      )}
+    </div>
   );
 }
 

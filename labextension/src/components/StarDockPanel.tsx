@@ -124,6 +124,9 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         onOpenNotebook={actions.openNotebook}
         onOpenConsole={actions.openConsole}
         onCopyLog={actions.copyText}
+        gpus={!!state.draft.gpus}
+        gpuRuntime={!!state.status?.engine?.gpu_runtime}
+        onGpus={gpus => actions.editDraft({ gpus })}
       />
       <BuildsSection
         builds={state.builds}
