@@ -28,6 +28,7 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import clear_output, display, publish_display_data
 
+from .client import pause as pause_client  # issue 17
 from .client.api import StarDockClient, recipe_from
 from .client.discovery import ServerInfo, discover_server
 from .client.events import BuildProgress
@@ -47,7 +48,9 @@ from .errors import ClientError, MagicUsageError, StarDockError
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 CONNECT_HINT = "`%stardock connect URL --token TOKEN`"
-COMMANDS = ("apps", "build", "connect", "datasets", "envs", "help", "kernels", "start", "stop")
+COMMANDS: tuple[str, ...] = ("apps", "build", "connect", "datasets", "envs", "help", "kernels")
+COMMANDS += ("start", "stop")
+COMMANDS += ("pause", "resume", "suspend", "restore")  # issue 17
 TAIL = 12
 
 Key = tuple[str, str | None]
@@ -95,6 +98,15 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     cell.add_argument("env", nargs="?", help="an environment id (or give a recipe)")
     _recipe_options(cell)
     simple = {name: parser(name, "") for name in ("apps", "datasets", "envs", "help", "kernels")}
+    # issue 17: pause, resume, suspend and restore a kernel by its id (or a unique prefix)
+    for name, what in (
+        ("pause", "Pause a kernel: memory kept, no CPU, what is sent to it waits."),
+        ("resume", "Resume a paused kernel."),
+        ("suspend", "Save a kernel's variables to its outputs folder and stop it."),
+        ("restore", "Start a suspended kernel again with its variables."),
+    ):
+        simple[name] = parser(name, what)
+        simple[name].add_argument("kernel", help="a kernel id (or its first characters)")
     return {**simple, "build": build, "start": start, "stop": stop, "connect": connect, "%%": cell}
 
 
@@ -104,6 +116,7 @@ HELP = """StarDock magics: your own environment, next to the data.
   %stardock start ENV --dataset m51              start a kernel (ENV: an id from envs)
   %stardock stop [ENV]                           stop the kernels this notebook started
   %stardock connect [URL] [--token TOKEN]        choose the Jupyter server
+  %stardock pause | resume | suspend | restore KERNEL   (KERNEL: an id from kernels)
   %%stardock ENV --dataset m51                   run the cell in that kernel
   %%stardock --app astropy --dataset m51         ...or in a recipe, built on first use
 Options: --app, --run, --pip, --apt (repeatable), --dataset. `%stardock build --help` for more."""
@@ -227,6 +240,19 @@ class StarDockMagics(Magics):
     def _do_kernels(self, args: argparse.Namespace) -> None:
         ours = {k.kernel_id for k in self.kernels.values()}
         print(kernels_table(self.client.stardock_kernels(), ours))
+
+    # issue 17: each delegates to client/pause.py
+    def _do_pause(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "pause", args.kernel)[1])
+
+    def _do_resume(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "resume", args.kernel)[1])
+
+    def _do_suspend(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "suspend", args.kernel)[1])
+
+    def _do_restore(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "restore", args.kernel)[1])
 
     def _do_connect(self, args: argparse.Namespace) -> None:
         server = discover_server(args.url, args.token, override_hint=CONNECT_HINT)

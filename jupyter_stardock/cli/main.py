@@ -18,6 +18,7 @@ from .._version import __version__
 from .common import reject_unknown_options
 from .doctor import DoctorCommand
 from .operator import BaseCommand, DemoCommand
+from .pause import PAUSE_COMMANDS  # issue 17
 from .user import BuildCommand, EnvsCommand, LogsCommand, PruneCommand, RmCommand
 
 __all__ = ["StarDockCommand", "main"]
@@ -46,6 +47,8 @@ class StarDockCommand(JupyterApp):
                 DoctorCommand,
             )
         },
+        # issue 17: pause, resume, suspend, restore
+        **{c.name: (c, c.description.splitlines()[0]) for c in PAUSE_COMMANDS},
     }
 
     def parse_command_line(self, argv: list[str] | None = None) -> None:
