@@ -447,6 +447,20 @@ class StarDockSettings(LoggingConfigurable):
         ),
     )
 
+    # issue 17: pause idle kernels instead of letting them be culled
+    pause_idle_after = Float(
+        0.0,
+        config=True,
+        help=(
+            "Seconds a StarDock kernel may stay idle, with no client connected, before it is "
+            "paused: its memory is kept and it uses no CPU until someone resumes it (panel, "
+            "`%stardock resume`, POST /stardock/api/kernels/ID/resume). Paused kernels are "
+            "never culled, so a value below ServerApp's MappingKernelManager.cull_idle_timeout "
+            "pauses idle kernels instead of shutting them down. 0 (the default) never pauses, "
+            "e.g. 1800 pauses kernels left idle for half an hour."
+        ),
+    )
+
 
 def settings_from_config(config: Config) -> StarDockSettings:
     """The settings an operator wrote as ``c.StarDockApp.*`` in ``config``, without the server.

@@ -29,6 +29,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import clear_output, display, publish_display_data
 
 from .client import staging  # issue 19
+from .client import pause as pause_client  # issue 17
 from .client.api import StarDockClient, recipe_from
 from .client.discovery import ServerInfo, discover_server
 from .client.events import BuildProgress
@@ -48,8 +49,10 @@ from .errors import ClientError, MagicUsageError, StarDockError
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 CONNECT_HINT = "`%stardock connect URL --token TOKEN`"
-COMMANDS = ("apps", "build", "connect", "datasets", "envs", "help", "kernels", "start", "stop")
-COMMANDS += ("stage",)  # type: ignore[assignment]  # issue 19
+COMMANDS: tuple[str, ...] = ("apps", "build", "connect", "datasets", "envs", "help", "kernels")
+COMMANDS += ("start", "stop")
+COMMANDS += ("stage",)  # issue 19
+COMMANDS += ("pause", "resume", "suspend", "restore")  # issue 17
 TAIL = 12
 
 Key = tuple[str, str | None]
@@ -102,6 +105,15 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     stage.add_argument("files", nargs="*")
     stage.add_argument("--dataset", default=None)
     stage.add_argument("--cancel", default=None, help="cancel this staging request")
+    # issue 17: pause, resume, suspend and restore a kernel by its id (or a unique prefix)
+    for name, what in (
+        ("pause", "Pause a kernel: memory kept, no CPU, what is sent to it waits."),
+        ("resume", "Resume a paused kernel."),
+        ("suspend", "Save a kernel's variables to its outputs folder and stop it."),
+        ("restore", "Start a suspended kernel again with its variables."),
+    ):
+        simple[name] = parser(name, what)
+        simple[name].add_argument("kernel", help="a kernel id (or its first characters)")
     return {**simple, "build": build, "start": start, "stop": stop, "connect": connect, "%%": cell}
 
 
@@ -112,6 +124,7 @@ HELP = """StarDock magics: your own environment, next to the data.
   %stardock stop [ENV]                           stop the kernels this notebook started
   %stardock connect [URL] [--token TOKEN]        choose the Jupyter server
   %stardock stage tape:raw/a.fits ... --dataset obs   stage archive files into a dataset
+  %stardock pause | resume | suspend | restore KERNEL   (KERNEL: an id from kernels)
   %%stardock ENV --dataset m51                   run the cell in that kernel
   %%stardock --app astropy --dataset m51         ...or in a recipe, built on first use
 Options: --app, --run, --pip, --apt (repeatable), --dataset. `%stardock build --help` for more."""
@@ -240,6 +253,19 @@ class StarDockMagics(Magics):
     def _do_kernels(self, args: argparse.Namespace) -> None:
         ours = {k.kernel_id for k in self.kernels.values()}
         print(kernels_table(self.client.stardock_kernels(), ours))
+
+    # issue 17: each delegates to client/pause.py
+    def _do_pause(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "pause", args.kernel)[1])
+
+    def _do_resume(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "resume", args.kernel)[1])
+
+    def _do_suspend(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "suspend", args.kernel)[1])
+
+    def _do_restore(self, args: argparse.Namespace) -> None:
+        print(pause_client.run(self.client, "restore", args.kernel)[1])
 
     def _do_connect(self, args: argparse.Namespace) -> None:
         server = discover_server(args.url, args.token, override_hint=CONNECT_HINT)

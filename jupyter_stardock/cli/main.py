@@ -19,6 +19,7 @@ from .common import reject_unknown_options
 from .doctor import DoctorCommand
 from .operator import BaseCommand, DemoCommand
 from .stage import StageCommand  # issue 19
+from .pause import PAUSE_COMMANDS  # issue 17
 from .user import BuildCommand, EnvsCommand, LogsCommand, PruneCommand, RmCommand
 
 __all__ = ["StarDockCommand", "main"]
@@ -48,6 +49,8 @@ class StarDockCommand(JupyterApp):
                 StageCommand,  # issue 19
             )
         },
+        # issue 17: pause, resume, suspend, restore
+        **{c.name: (c, c.description.splitlines()[0]) for c in PAUSE_COMMANDS},
     }
 
     def parse_command_line(self, argv: list[str] | None = None) -> None:

@@ -26,9 +26,11 @@ from ..errors import UnsafePath
 
 __all__ = [
     "UnsafePath",
+    "copy_file",
     "ensure_owned_dir",
     "make_unique_dir",
     "open_dir",
+    "read_file",
     "read_files",
     "remove_tree",
     "write_private_file",
@@ -158,17 +160,18 @@ def make_unique_dir(
     raise UnsafePath("Could not make a new folder with a fresh name; try again.")
 
 
+def _new_file(dir_fd: int, name: str) -> tuple[str, int]:
+    """A fresh temporary file beside ``name`` (never an existing entry), for a rename into place."""
+    tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return tmp, os.open(tmp, flags, 0o600, dir_fd=dir_fd)
+
+
 def write_private_file(
     dir_fd: int, name: str, data: bytes, *, mode: int = 0o600, uid: int = -1, gid: int = -1
 ) -> None:
     """Replace ``name`` in ``dir_fd`` atomically with ``data``, never through a link."""
-    tmp = f".{name}.{secrets.token_hex(4)}.tmp"
-    fd = os.open(
-        tmp,
-        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-        0o600,
-        dir_fd=dir_fd,
-    )
+    tmp, fd = _new_file(dir_fd, name)
     try:
         with os.fdopen(fd, "wb", closefd=False) as f:
             f.write(data)
@@ -247,3 +250,80 @@ def _read_below(dir_fd: int, prefix: str, owners: set[int] | None) -> Iterator[F
                 yield FoundFile(rel, fd, info.st_size, info.st_mtime, stat.S_IMODE(info.st_mode))
         finally:
             os.close(fd)
+
+
+# -- issue 17: one file a kernel wrote (a suspend's manifest and variables), never through a link
+
+
+def _open_regular(dir_fd: int, name: str, owners: set[int] | None) -> tuple[int, int]:
+    """A descriptor and size of the regular file ``name`` in ``dir_fd``; a link or other kind is refused."""
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
+        )
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafePath(
+                f"{name} is a symlink; StarDock does not follow links that a kernel can plant."
+            ) from err
+        raise UnsafePath(f"{name} cannot be opened: {err.strerror}.") from err
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (owners is not None and info.st_uid not in owners):
+        os.close(fd)
+        raise UnsafePath(
+            f"{name} is not a plain file of the kernel's own; StarDock does not read it."
+        )
+    os.set_blocking(fd, True)
+    return fd, info.st_size
+
+
+def read_file(dir_fd: int, name: str, *, max_bytes: int, owners: set[int] | None = None) -> bytes:
+    """The bytes of the regular file ``name`` in ``dir_fd`` (at most ``max_bytes``, else refused)."""
+    fd, size = _open_regular(dir_fd, name, owners)
+    try:
+        if size > max_bytes:
+            raise UnsafePath(
+                f"{name} is {size:,} bytes, more than the {max_bytes:,} StarDock reads."
+            )
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise UnsafePath(f"{name} grew past the {max_bytes:,} bytes StarDock reads.")
+    return data
+
+
+def copy_file(
+    src_dir_fd: int,
+    name: str,
+    dst_dir_fd: int,
+    *,
+    owners: set[int] | None = None,
+    mode: int = 0o600,
+    uid: int = -1,
+    gid: int = -1,
+) -> int:
+    """Copy the regular file ``name`` between two folders' descriptors, as is; returns its size.
+
+    The bytes are never interpreted; the copy is made under a fresh name and
+    renamed into place, so a link planted at ``name`` in the target is replaced,
+    never written through.
+    """
+    src, _ = _open_regular(src_dir_fd, name, owners)
+    try:
+        tmp, dst = _new_file(dst_dir_fd, name)
+        try:
+            copied = 0
+            while chunk := os.read(src, 1 << 20):
+                os.write(dst, chunk)
+                copied += len(chunk)
+            if uid != -1 or gid != -1:
+                os.fchown(dst, uid, gid)
+            os.fchmod(dst, mode)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    os.replace(tmp, name, src_dir_fd=dst_dir_fd, dst_dir_fd=dst_dir_fd)
+    return copied

@@ -382,6 +382,21 @@ class Engine:
             return ""
         return bytes(raw).decode("utf-8", errors="replace")
 
+    # -- issue 17: pause and resume (the cgroup freezer keeps memory, frees the CPU) --
+
+    def pause_container_sync(self, container_id: str) -> None:
+        """Freeze every process of a running container; 409 when it is not running or paused."""
+        self._call(lambda: self._client().pause(container_id))
+
+    def unpause_container_sync(self, container_id: str) -> None:
+        """Thaw a paused container; 409 when it is not paused."""
+        self._call(lambda: self._client().unpause(container_id))
+
+    def cpu_usage_sync(self, container_id: str) -> int:
+        """The container's CPU time so far, in nanoseconds, from the engine's cgroup stats."""
+        stats = self._call(lambda: self._client(quick=False).stats(container_id, stream=False))
+        return int(((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage") or 0)
+
 
 def host_config(spec: ContainerSpec, api: APIClient) -> dict[str, Any]:
     """The engine's HostConfig for ``spec``: every hardening option said out loud."""

@@ -424,3 +424,26 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
 
     async def load_provisioner_info(self, provisioner_info: dict[str, Any]) -> None:
         await super().load_provisioner_info(provisioner_info)
+
+    # -- issue 17: pause and suspend reach the container through these ----
+
+    @property
+    def container(self) -> ContainerKernel | None:
+        """This kernel's container (None in remote mode: the service holds it)."""
+        return self._kernel
+
+    async def shutdown_requested(self, restart: bool = False) -> None:
+        # A paused kernel cannot read the shutdown request just sent to it: thawed,
+        # it ends cleanly instead of being killed at the end of the wait. (poll()
+        # needs nothing: the engine counts a paused container as running.)
+        kernel = self._kernel
+        if kernel is None or not kernel.container_id:
+            return
+        try:
+            data = await kernel.engine.run(
+                kernel.engine.inspect_container_sync, kernel.container_id
+            )
+            if ((data or {}).get("State") or {}).get("Paused"):
+                await kernel.engine.run(kernel.engine.unpause_container_sync, kernel.container_id)
+        except StarDockError:
+            pass  # the shutdown goes on as for any kernel: after its wait, a kill

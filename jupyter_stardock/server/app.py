@@ -40,6 +40,7 @@ from ..services.staging import StagingService  # issue 19
 from ..services.status import EngineHealth
 from . import contents_guard
 from .kernelspecs import RemoteKernelspecs, launchable_kernelspecs
+from .pause_handlers import wire_pauses  # issue 17
 from .routes import routes
 from .staging_wiring import make_staging  # issue 19
 
@@ -366,6 +367,9 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         self.engine_health = EngineHealth(self.engine.address, self.log)
         self.init_kernels()
         self.staging = make_staging(self, self.engine, self.dataset_registry)  # issue 19
+        # issue 17: pause, suspend, pause_idle_after; the culler passes over paused kernels
+        if self.serverapp is not None:
+            wire_pauses(self)
         self.settings.update({"stardock": self, "stardock_engine": self.engine})
         if self.mode == "local" and self.serverapp is not None:
             self.settings["kernel_spec_manager"] = launchable_kernelspecs(
@@ -384,7 +388,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
 
     async def stop_extension(self) -> None:
         # Remote mode's kernelspec refresh as well as the lease: neither outlives the server.
-        for name in ("_lease_task", "_sync_task"):
+        for name in ("_lease_task", "_sync_task", "_idle_pause_task"):  # issue 17: the idle pauser
             task = getattr(self, name, None)
             if task is not None:
                 task.cancel()

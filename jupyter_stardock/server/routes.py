@@ -23,6 +23,13 @@ from .handlers import (
     StarDockHandler,
     StatusHandler,
 )
+from .pause_handlers import (  # issue 17
+    KernelPauseHandler,
+    KernelRestoreHandler,
+    KernelResumeHandler,
+    KernelSuspendHandler,
+    SuspendedHandler,
+)
 from .proxy_handlers import RemoteProxyHandler
 from .service_handlers import (
     KernelspecsHandler,
@@ -70,6 +77,12 @@ def local_routes() -> Routes:
         (rf"{API}/archives", ArchivesHandler),
         (rf"{API}/archives/{_KERNEL}", ArchiveHandler),
         (rf"{API}/kernels/{_KERNEL}/exit", KernelExitHandler),
+        # issue 17: pause, resume, suspend and restore
+        (rf"{API}/kernels/{_KERNEL}/pause", KernelPauseHandler),
+        (rf"{API}/kernels/{_KERNEL}/resume", KernelResumeHandler),
+        (rf"{API}/kernels/{_KERNEL}/suspend", KernelSuspendHandler),
+        (rf"{API}/kernels/{_KERNEL}/restore", KernelRestoreHandler),
+        (rf"{API}/suspended", SuspendedHandler),
     ]
 
 
