@@ -16,8 +16,10 @@ from jupyter_core.application import JupyterApp
 
 from .._version import __version__
 from .common import reject_unknown_options
+from .diff import DiffCommand  # issue 17
 from .doctor import DoctorCommand
 from .operator import BaseCommand, DemoCommand
+from .rebuild import RebuildCommand  # issue 17
 from .user import BuildCommand, EnvsCommand, LogsCommand, PruneCommand, RmCommand
 
 __all__ = ["StarDockCommand", "main"]
@@ -44,6 +46,8 @@ class StarDockCommand(JupyterApp):
                 RmCommand,
                 PruneCommand,
                 DoctorCommand,
+                RebuildCommand,  # issue 17
+                DiffCommand,  # issue 17
             )
         },
     }

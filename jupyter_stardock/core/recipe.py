@@ -29,6 +29,7 @@ from ..labels import EnvironmentLabels
 from .catalog import App, Catalog
 from .content_hash import hash_parts
 from .dockerfile import DockerfileSyntaxError, Instruction, parse
+from .lock import LOCK_FORMAT, Lock
 from .policy import normalize_commands, validate_apt_packages, validate_pip_packages
 
 __all__ = [
@@ -64,7 +65,15 @@ _JOINED = "     "
 
 # --- the recipe ------------------------------------------------------------------
 
-_RECIPE_FIELDS = ("dataset", "apps", "commands", "apt_packages", "pip_packages", "pip_constraints")
+_RECIPE_FIELDS = (
+    "dataset",
+    "apps",
+    "commands",
+    "apt_packages",
+    "pip_packages",
+    "pip_constraints",
+    "pins",  # issue 17
+)
 
 
 def _strings(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -88,6 +97,9 @@ class Recipe:
     #: Hold pip to the versions apt installed (and the kernel runtime's); off lets
     #: a command replace them, at the risk of breaking Debian's packages.
     pip_constraints: bool = True
+    # issue 17: exact versions to install (a rebuild from a lock), as sorted (name, version) pairs.
+    apt_pins: tuple[tuple[str, str], ...] = ()
+    pip_pins: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Recipe:
@@ -118,6 +130,7 @@ class Recipe:
             apt_packages=_strings(obj, "apt_packages"),
             pip_packages=_strings(obj, "pip_packages"),
             pip_constraints=constraints,
+            **pins_from_json(obj.get("pins")),  # issue 17
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -131,6 +144,8 @@ class Recipe:
         # Written only when off: the default recipe, and so its label, stays as it was.
         if not self.pip_constraints:
             obj["pip_constraints"] = False
+        if self.apt_pins or self.pip_pins:  # issue 17: only when pinned, as above
+            obj["pins"] = {"apt": dict(self.apt_pins), "pip": dict(self.pip_pins)}
         return obj
 
 
@@ -295,6 +310,9 @@ def compose(
     pip_packages = tuple(sorted(set(validate_pip_packages(recipe.pip_packages))))
 
     sections = [_Section(None, (_plain("FROM", base_ref or base_image_id), _plain("USER", "root")))]
+    context: dict[str, bytes] = {}
+    if recipe.apt_pins:  # issue 17: first, so every later apt-get keeps the pinned versions
+        sections.append(apt_pins_section(recipe.apt_pins, context))
     sections += [_app_section(app) for app in apps]
     if apt_packages:
         sections.append(_Section("Extra Debian packages", (_apt_install(apt_packages),)))
@@ -312,6 +330,8 @@ def compose(
                 ),
             )
         )
+    if recipe.pip_pins:  # issue 17: before the extra packages and commands, which they satisfy
+        sections.append(pip_pins_section(recipe.pip_pins, context))
     if pip_packages:
         pip = '"$STARDOCK_PYTHON" -m pip install --no-cache-dir'
         sections.append(
@@ -339,7 +359,6 @@ def compose(
     dockerfile, expected = _render(sections)
     _verify(dockerfile, expected)
 
-    context: dict[str, bytes] = {}
     content_hash = _content_hash(dockerfile, context, base_image_id)
     normalized = Recipe(
         dataset=recipe.dataset,
@@ -348,6 +367,8 @@ def compose(
         apt_packages=apt_packages,
         pip_packages=pip_packages,
         pip_constraints=recipe.pip_constraints,
+        apt_pins=recipe.apt_pins,
+        pip_pins=recipe.pip_pins,
     )
     image_part = {k: v for k, v in normalized.to_json().items() if k != "dataset"}
     app_ids = tuple(app.id for app in apps)
@@ -364,4 +385,62 @@ def compose(
         ).to_labels(),
         recipe=normalized,
         apps=app_ids,
+    )
+
+
+# --- issue 17: pins from a lock ------------------------------------------------------
+
+
+def pins_from_json(raw: Any) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The recipe's ``pins`` ({"apt": {name: version}, "pip": {...}}), checked as a lock is."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or set(raw) - {"apt", "pip"}:
+        raise RecipeError(
+            'The recipe field \'pins\' must be {"apt": {name: version}, "pip": {name: version}}.',
+            item="pins",
+        )
+    lock = Lock.from_json(
+        {"format": LOCK_FORMAT, "debian": raw.get("apt"), "python": raw.get("pip")},
+        where="the recipe's pins",
+    )
+    return {
+        "apt_pins": tuple(sorted(lock.debian.items())),
+        "pip_pins": tuple(sorted(lock.python.items())),
+    }
+
+
+def _copy(name: str, target: str, text: str, context: dict[str, bytes]) -> _Step:
+    """COPY of a file the composer wrote into the build context (so the hash covers it)."""
+    context[name] = text.encode()
+    return _Step(f"COPY {name} {target}", Instruction("COPY", (name, target)))
+
+
+def apt_pins_section(pins: Sequence[tuple[str, str]], context: dict[str, bytes]) -> _Section:
+    # apt preferences at 1001 hold every later install (dependencies too) to the pins;
+    # installing them all at once fails naming any version the mirror no longer has.
+    prefs = "\n".join(f"Package: {n}\nPin: version {v}\nPin-Priority: 1001\n" for n, v in pins)
+    return _Section(
+        "Pinned Debian versions (a rebuild from a lock)",
+        (
+            _copy("stardock-apt-pins", "/etc/apt/preferences.d/stardock-lock", prefs, context),
+            _shell(
+                "apt-get update",
+                "&& apt-get install -y --no-install-recommends --allow-downgrades",
+                *(f"    {shlex.quote(f'{n}={v}')}" for n, v in pins),
+                "&& rm -rf /var/lib/apt/lists/*",
+            ),
+        ),
+    )
+
+
+def pip_pins_section(pins: Sequence[tuple[str, str]], context: dict[str, bytes]) -> _Section:
+    target = "/opt/stardock/lock-requirements.txt"
+    text = "".join(f"{n}=={v}\n" for n, v in pins)
+    return _Section(
+        "Pinned Python versions (a rebuild from a lock)",
+        (
+            _copy("stardock-pip-pins", target, text, context),
+            _shell(f'"$STARDOCK_PYTHON" -m pip install --no-cache-dir --no-deps -r {target}'),
+        ),
     )

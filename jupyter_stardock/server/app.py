@@ -36,6 +36,7 @@ from ..kernels.service_ids import ServiceKernelIds
 from ..services.builds import BuildManager
 from ..services.environments import EnvironmentsService, Quotas
 from ..services.hub_kernels import HubKernels, KernelManagers
+from ..services.locks import LockStore  # issue 17
 from ..services.status import EngineHealth
 from . import contents_guard
 from .kernelspecs import RemoteKernelspecs, launchable_kernelspecs
@@ -155,6 +156,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             kernelspecs=self.kernelspecs,
             site=self,
             quotas=Quotas(self.quota_builds, self.quota_image_bytes, self.quota_kernels),
+            locks=LockStore(self.engine, Path(self.state_dir) / "locks"),  # issue 17
         )
 
     def _kernel_manager(self) -> KernelManagers:
