@@ -16,10 +16,12 @@ from jupyter_core.application import JupyterApp
 
 from .._version import __version__
 from .common import reject_unknown_options
+from .diff import DiffCommand  # issue 17
 from .doctor import DoctorCommand
 from .operator import BaseCommand, DemoCommand
 from .stage import StageCommand  # issue 19
 from .pause import PAUSE_COMMANDS  # issue 17
+from .rebuild import RebuildCommand  # issue 17
 from .user import BuildCommand, EnvsCommand, LogsCommand, PruneCommand, RmCommand
 
 __all__ = ["StarDockCommand", "main"]
@@ -47,6 +49,8 @@ class StarDockCommand(JupyterApp):
                 PruneCommand,
                 DoctorCommand,
                 StageCommand,  # issue 19
+                RebuildCommand,  # issue 17
+                DiffCommand,  # issue 17
             )
         },
         # issue 17: pause, resume, suspend, restore

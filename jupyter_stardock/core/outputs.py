@@ -195,6 +195,7 @@ class ArchiveStore:
         manifest: Mapping[str, Any],
         *,
         owners: set[int] | None = None,
+        notebooks: Mapping[str, bytes] | None = None,  # issue 17
     ) -> Archive:
         """Pack the outputs folder with the manifest (blocking). Written atomically, 0600.
 
@@ -214,6 +215,10 @@ class ArchiveStore:
             info.mtime = int(time.time())
             info.mode = 0o600
             tar.addfile(info, io.BytesIO(manifest_bytes))
+            for path, content in sorted((notebooks or {}).items()):  # issue 17: as saved
+                entry = tarfile.TarInfo(f"notebooks/{path}")
+                entry.size, entry.mtime, entry.mode = len(content), int(time.time()), 0o600
+                tar.addfile(entry, io.BytesIO(content))
             for found in safefs.read_files(outputs, owners=owners):
                 entry = tarfile.TarInfo(f"outputs/{found.relative}")
                 entry.size = found.size

@@ -29,6 +29,7 @@ from ..labels import EnvironmentLabels
 from .catalog import App, Catalog
 from .content_hash import hash_parts
 from .dockerfile import DockerfileSyntaxError, Instruction, parse
+from .lock import LOCK_FORMAT, Lock
 from .policy import normalize_commands, validate_apt_packages, validate_pip_packages
 
 __all__ = [
@@ -71,6 +72,7 @@ _RECIPE_FIELDS: tuple[str, ...] = (
     "apt_packages",
     "pip_packages",
     "pip_constraints",
+    "pins",  # issue 17
 )
 # issue 18: the per-environment GPU opt-in.
 _RECIPE_FIELDS += ("gpus",)
@@ -99,6 +101,9 @@ class Recipe:
     pip_constraints: bool = True
     # issue 18: the environment's kernels get the operator's GPUs (c.StarDockProvisioner.gpus).
     gpus: bool = False
+    # issue 17: exact versions to install (a rebuild from a lock), as sorted (name, version) pairs.
+    apt_pins: tuple[tuple[str, str], ...] = ()
+    pip_pins: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Recipe:
@@ -134,6 +139,7 @@ class Recipe:
             apt_packages=_strings(obj, "apt_packages"),
             pip_packages=_strings(obj, "pip_packages"),
             pip_constraints=constraints,
+            **pins_from_json(obj.get("pins")),  # issue 17
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -149,6 +155,8 @@ class Recipe:
             obj["pip_constraints"] = False
         if self.gpus:  # issue 18: likewise written only when on
             obj["gpus"] = True
+        if self.apt_pins or self.pip_pins:  # issue 17: only when pinned, as above
+            obj["pins"] = {"apt": dict(self.apt_pins), "pip": dict(self.pip_pins)}
         return obj
 
 
@@ -313,6 +321,9 @@ def compose(
     pip_packages = tuple(sorted(set(validate_pip_packages(recipe.pip_packages))))
 
     sections = [_Section(None, (_plain("FROM", base_ref or base_image_id), _plain("USER", "root")))]
+    context: dict[str, bytes] = {}
+    if recipe.apt_pins:  # issue 17: first, so every later apt-get keeps the pinned versions
+        sections.append(apt_pins_section(recipe.apt_pins, context))
     sections += [_app_section(app) for app in apps]
     if apt_packages:
         sections.append(_Section("Extra Debian packages", (_apt_install(apt_packages),)))
@@ -330,6 +341,8 @@ def compose(
                 ),
             )
         )
+    if recipe.pip_pins:  # issue 17: before the extra packages and commands, which they satisfy
+        sections.append(pip_pins_section(recipe.pip_pins, context))
     if pip_packages:
         pip = '"$STARDOCK_PYTHON" -m pip install --no-cache-dir'
         sections.append(
@@ -367,7 +380,6 @@ def compose(
     dockerfile, expected = _render(sections)
     _verify(dockerfile, expected)
 
-    context: dict[str, bytes] = {}
     content_hash = _content_hash(dockerfile, context, base_image_id)
     normalized = Recipe(
         dataset=recipe.dataset,
@@ -377,6 +389,8 @@ def compose(
         pip_packages=pip_packages,
         pip_constraints=recipe.pip_constraints,
         gpus=recipe.gpus,  # issue 18
+        apt_pins=recipe.apt_pins,
+        pip_pins=recipe.pip_pins,
     )
     image_part = {k: v for k, v in normalized.to_json().items() if k != "dataset"}
     app_ids = tuple(app.id for app in apps)
@@ -393,4 +407,62 @@ def compose(
         ).to_labels(),
         recipe=normalized,
         apps=app_ids,
+    )
+
+
+# --- issue 17: pins from a lock ------------------------------------------------------
+
+
+def pins_from_json(raw: Any) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The recipe's ``pins`` ({"apt": {name: version}, "pip": {...}}), checked as a lock is."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or set(raw) - {"apt", "pip"}:
+        raise RecipeError(
+            'The recipe field \'pins\' must be {"apt": {name: version}, "pip": {name: version}}.',
+            item="pins",
+        )
+    lock = Lock.from_json(
+        {"format": LOCK_FORMAT, "debian": raw.get("apt"), "python": raw.get("pip")},
+        where="the recipe's pins",
+    )
+    return {
+        "apt_pins": tuple(sorted(lock.debian.items())),
+        "pip_pins": tuple(sorted(lock.python.items())),
+    }
+
+
+def _copy(name: str, target: str, text: str, context: dict[str, bytes]) -> _Step:
+    """COPY of a file the composer wrote into the build context (so the hash covers it)."""
+    context[name] = text.encode()
+    return _Step(f"COPY {name} {target}", Instruction("COPY", (name, target)))
+
+
+def apt_pins_section(pins: Sequence[tuple[str, str]], context: dict[str, bytes]) -> _Section:
+    # apt preferences at 1001 hold every later install (dependencies too) to the pins;
+    # installing them all at once fails naming any version the mirror no longer has.
+    prefs = "\n".join(f"Package: {n}\nPin: version {v}\nPin-Priority: 1001\n" for n, v in pins)
+    return _Section(
+        "Pinned Debian versions (a rebuild from a lock)",
+        (
+            _copy("stardock-apt-pins", "/etc/apt/preferences.d/stardock-lock", prefs, context),
+            _shell(
+                "apt-get update",
+                "&& apt-get install -y --no-install-recommends --allow-downgrades",
+                *(f"    {shlex.quote(f'{n}={v}')}" for n, v in pins),
+                "&& rm -rf /var/lib/apt/lists/*",
+            ),
+        ),
+    )
+
+
+def pip_pins_section(pins: Sequence[tuple[str, str]], context: dict[str, bytes]) -> _Section:
+    target = "/opt/stardock/lock-requirements.txt"
+    text = "".join(f"{n}=={v}\n" for n, v in pins)
+    return _Section(
+        "Pinned Python versions (a rebuild from a lock)",
+        (
+            _copy("stardock-pip-pins", target, text, context),
+            _shell(f'"$STARDOCK_PYTHON" -m pip install --no-cache-dir --no-deps -r {target}'),
+        ),
     )

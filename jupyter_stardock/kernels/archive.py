@@ -21,7 +21,9 @@ from ..core.outputs_mounts import release_outputs
 from ..core.staging import read_manifest  # issue 19
 from ..engine import Engine
 from ..labels import EnvironmentLabels, KernelLabels
+from ..services.locks import LockStore
 from .launch import KernelLaunch, KernelSettings, MountedDataset, container_uid, mounted_dataset
+from .notebooks import SessionNotebooks, read_notebooks
 from .runtime import drop_labelled_folders, quota_images, server_is_root
 
 __all__ = ["LOG_TAIL", "archive_launch", "archive_orphans", "build_manifest"]
@@ -48,6 +50,8 @@ def build_manifest(
     stopped: float | None = None,
     note: str | None = None,
     owner: str = "",
+    lock: Mapping[str, Any] | None = None,
+    notebooks: Sequence[str] = (),
 ) -> dict[str, Any]:
     """What an archive says about the run that made it (blocking: checksums the dataset).
 
@@ -72,6 +76,9 @@ def build_manifest(
         "stopped": stopped or time.time(),
         "container_log_tail": last_logs[-20000:],
     }
+    # issue 17: the environment's exact versions, and which notebooks the archive holds
+    manifest["lock"] = dict(lock) if lock else None
+    manifest["notebooks"] = list(notebooks)
     if note:
         manifest["note"] = note
     if dataset is not None:
@@ -98,9 +105,23 @@ def _archive_owners(uid: int | None) -> set[int] | None:
     return {uid} if uid is not None else set()
 
 
-async def archive_launch(engine: Engine, launch: KernelLaunch, last_logs: str) -> Archive:
-    """Archive the outputs of a kernel this server started (or adopted) and has stopped."""
+async def _lock_json(engine: Engine, image_ref: str, state: Path) -> dict[str, Any] | None:
+    """issue 17: the image's lock, kept by the server or taken now; None without an image."""
+    image = await engine.image(image_ref) if image_ref else None
+    if image is None:
+        return None
+    return await LockStore(engine, state / "locks").for_build(image, log.info)
+
+
+async def archive_launch(
+    engine: Engine, launch: KernelLaunch, last_logs: str, sessions: SessionNotebooks | None = None
+) -> Archive:
+    """Archive the outputs of a kernel this server started (or adopted) and has stopped.
+
+    ``sessions`` names the notebooks that ran on it; they go in as saved (issue 17).
+    """
     k = launch
+    notebooks = await engine.run_long(read_notebooks, sessions)
     manifest = await engine.run_long(
         build_manifest,
         # The id its owner knows it by; the archive's file is named by our own.
@@ -116,6 +137,8 @@ async def archive_launch(engine: Engine, launch: KernelLaunch, last_logs: str) -
         started=k.started,
         last_logs=last_logs,
         owner=k.owner,
+        lock=await _lock_json(engine, k.image_id or k.image, k.state_dir),
+        notebooks=sorted(notebooks),
     )
     return await engine.run_long(
         ArchiveStore(k.archive_dir).create,
@@ -123,6 +146,7 @@ async def archive_launch(engine: Engine, launch: KernelLaunch, last_logs: str) -
         k.outputs_dir,
         manifest,
         owners=_archive_owners(k.uid),
+        notebooks=notebooks,
     )
 
 
@@ -169,6 +193,7 @@ async def archive_orphans(
             last_logs=logs,
             note=note,
             owner=kernel.owner,
+            lock=await _lock_json(engine, image.id if image else "", archive_dir.parent),
         )
         store = ArchiveStore(archive_dir)
         if outputs.is_dir() and not store.exists(kernel_id):

@@ -42,6 +42,7 @@ from .launch import (
     KernelSettings,
     container_spec,
 )
+from .notebooks import SessionNotebooks  # issue 17
 from .runtime import connection_info, drop_runtime, prepare_runtime, quota_images
 
 __all__ = ["ContainerKernel"]
@@ -279,10 +280,10 @@ class ContainerKernel:
         drop_runtime(self.launch.runtime_dir, self.ipc_dir)
         self.ipc_dir = None
 
-    async def finish(self) -> Path:
-        """After the last stop: archive the outputs and drop the runtime folder."""
+    async def finish(self, sessions: SessionNotebooks | None = None) -> Path:
+        """After the last stop: archive the outputs (and ``sessions``' notebooks), drop the runtime."""
         k = self.launch
-        archive = await archive_launch(self.engine, k, self.last_logs)
+        archive = await archive_launch(self.engine, k, self.last_logs, sessions)  # issue 17
         await self.engine.run(self.drop_runtime)
         await self.engine.run_long(release_outputs, k.outputs_dir, images=self._quota_images)
         log.info("StarDock: archived the outputs of kernel %s to %s", k.kernel_id, archive.path)

@@ -42,6 +42,7 @@ from ..labels import EnvironmentLabels, KernelLabels
 from .container import ContainerKernel
 from .host import KernelHost, host_for, standalone_host
 from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
+from .notebooks import session_notebooks  # issue 17
 from .runtime import connection_key, folders_are_ours, ipc_parent, runtime_root
 from .settings import ContainerSettings
 from .workdir import WorkFolder, release_work_folder, work_folder_for
@@ -404,7 +405,8 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
             return
         await self._kernel.remove()
         if not restart:
-            await self._kernel.finish()
+            # issue 17: the notebooks of this kernel's sessions go into its archive
+            await self._kernel.finish(session_notebooks(self.parent, self.kernel_id))
             # issue 18: the container that had it is gone: undo the staging mount.
             if self._work is not None:
                 release_work_folder(self._work)

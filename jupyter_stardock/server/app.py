@@ -37,6 +37,7 @@ from ..services.builds import BuildManager
 from ..services.environments import EnvironmentsService, Quotas
 from ..services.hub_kernels import HubKernels, KernelManagers
 from ..services.staging import StagingService  # issue 19
+from ..services.locks import LockStore  # issue 17
 from ..services.status import EngineHealth
 from . import contents_guard
 from .kernelspecs import RemoteKernelspecs, launchable_kernelspecs
@@ -165,6 +166,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
                 self.quota_kernels,
                 self.quota_gpu_kernels,  # issue 18
             ),
+            locks=LockStore(self.engine, Path(self.state_dir) / "locks"),  # issue 17
         )
 
     def _kernel_manager(self) -> KernelManagers:

@@ -39,6 +39,7 @@ from ..errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockE
 from ..labels import EnvironmentLabels
 from .build_failures import describe_failure, timeout_sentence
 from .build_records import BuildRecord, BuildState, environment_json, private_folder
+from .locks import LockStore
 
 __all__ = ["INTERRUPTED", "BuildManager"]
 
@@ -86,6 +87,8 @@ class BuildManager:
         #: Called with each record that built successfully, before its log closes (the
         #: environments service publishes its kernelspecs there).
         self.on_built: Callable[[BuildRecord], None] | None = None
+        # issue 17: takes each built image's lock (set by the environments service).
+        self.locks: LockStore | None = None
         private_folder(self.state_dir)
         self._load()
 
@@ -169,6 +172,8 @@ class BuildManager:
     async def compose(self, recipe: Recipe) -> BuildSpec:
         """The exact Dockerfile a recipe would build, with its hash (raises RecipeError)."""
         base = await self.base_image()
+        if self.locks is not None and (recipe.apt_pins or recipe.pip_pins):
+            recipe = await self.locks.without_held_pins(recipe, base)  # issue 17
         return compose(recipe, self._catalog(), base.id, repository=self.repository)
 
     async def environments(self) -> list[dict[str, Any]]:
@@ -355,6 +360,8 @@ class BuildManager:
                 )
             record.image_id = result.image_id
             record.environment = environment_json(image)
+            if self.locks is not None:  # issue 17: the image's exact versions, kept with it
+                record.environment["lock"] = await self.locks.for_build(image, buildlog.append)
             record.state = BuildState.SUCCEEDED
             if self.on_built is not None:
                 self.on_built(record)

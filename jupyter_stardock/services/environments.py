@@ -22,6 +22,7 @@ from ..core.catalog import Catalog
 from ..core.claims import EnvironmentClaims
 from ..core.datasets import DatasetRegistry
 from ..core.kernelspecs import KernelspecStore, kernelspec_name
+from ..core.lock import Lock
 from ..core.quotas import check_build_quotas
 from ..core.recipe import Recipe
 from ..core.users import Viewer, server_user
@@ -30,6 +31,7 @@ from ..errors import Forbidden, InUse, NotFound, RecipeError, StarDockError
 from ..labels import EnvironmentLabels
 from .build_records import BuildRecord, environment_json
 from .builds import BuildManager
+from .locks import LockStore
 
 __all__ = ["BuildRequest", "EnvironmentsService", "Quotas", "Site"]
 
@@ -78,6 +80,7 @@ class EnvironmentsService:
         kernelspecs: KernelspecStore,
         site: Site,
         quotas: Quotas = Quotas(),
+        locks: LockStore | None = None,  # issue 17
     ) -> None:
         self.builds = builds
         self.engine = engine
@@ -88,6 +91,9 @@ class EnvironmentsService:
         self.site = site
         self.quotas = quotas
         builds.on_built = self._built
+        # issue 17: locks, kept by image id (None: environments are shown without one).
+        self.locks = locks
+        builds.locks = locks
 
     # What check_build_quotas reads (core.quotas.BuildQuotaContext).
     @property
@@ -138,6 +144,8 @@ class EnvironmentsService:
         if image is None:
             return BuildRequest(record, None)
         environment = environment_json(image)
+        if self.locks is not None:  # issue 17: a build hit answers with the lock too
+            environment["lock"] = await self.locks.for_build(image, log.info)
         # The environment exists; this recipe's dataset still needs its kernelspec.
         environment["kernelspec"] = self.publish_kernelspec(
             recipe.to_json(), environment["id"], image.tags[0] if image.tags else image.id
@@ -207,7 +215,8 @@ class EnvironmentsService:
     async def listed(self, viewer: Viewer) -> list[dict[str, Any]]:
         """The environments in the viewer's lists: those they built and the shared ones."""
         return [
-            e
+            # issue 17: the lock where it was taken (a listing never runs a container)
+            {**e, "lock": lock.to_json() if (lock := self._cached_lock(e["image_id"])) else None}
             for e in await self.builds.environments()
             if self.site.may_use_environment(viewer, e["id"])
         ]
@@ -222,7 +231,13 @@ class EnvironmentsService:
         return image
 
     async def describe(self, viewer: Viewer, env_id: str) -> dict[str, Any]:
-        return environment_json(await self.environment_for(viewer, env_id))
+        image = await self.environment_for(viewer, env_id)
+        # issue 17: the environment's lock, taken now if it never was
+        lock = await self.locks.for_build(image, log.info) if self.locks else None
+        return {**environment_json(image), "lock": lock}
+
+    def _cached_lock(self, image_id: str) -> Lock | None:
+        return self.locks.cached(image_id) if self.locks else None
 
     async def dockerfile(self, viewer: Viewer, env_id: str) -> str:
         built = EnvironmentLabels.from_labels((await self.environment_for(viewer, env_id)).labels)
