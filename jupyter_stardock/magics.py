@@ -28,8 +28,8 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import clear_output, display, publish_display_data
 
-from .client import staging  # issue 19
 from .client import pause as pause_client  # issue 17
+from .client import staging  # issue 19
 from .client.api import StarDockClient, recipe_from
 from .client.discovery import ServerInfo, discover_server
 from .client.events import BuildProgress

@@ -19,9 +19,9 @@ from .common import reject_unknown_options
 from .diff import DiffCommand  # issue 17
 from .doctor import DoctorCommand
 from .operator import BaseCommand, DemoCommand
-from .stage import StageCommand  # issue 19
 from .pause import PAUSE_COMMANDS  # issue 17
 from .rebuild import RebuildCommand  # issue 17
+from .stage import StageCommand  # issue 19
 from .user import BuildCommand, EnvsCommand, LogsCommand, PruneCommand, RmCommand
 
 __all__ = ["StarDockCommand", "main"]

@@ -36,8 +36,8 @@ from ..kernels.service_ids import ServiceKernelIds
 from ..services.builds import BuildManager
 from ..services.environments import EnvironmentsService, Quotas
 from ..services.hub_kernels import HubKernels, KernelManagers
-from ..services.staging import StagingService  # issue 19
 from ..services.locks import LockStore  # issue 17
+from ..services.staging import StagingService  # issue 19
 from ..services.status import EngineHealth
 from . import contents_guard
 from .kernelspecs import RemoteKernelspecs, launchable_kernelspecs
