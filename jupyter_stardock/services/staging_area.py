@@ -64,8 +64,14 @@ class StagingArea:
         self.requests = root / "requests"
 
     def ensure(self) -> None:
-        for folder in (self.root, self.store, self.tmp, self.datasets, self.meta, self.requests):
-            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        # A new area is the server's alone: in a hub, other users must not reach a
+        # dataset by guessing its path (kernels get theirs by a bind mount).
+        # An operator's existing folder keeps the permissions they gave it.
+        if not self.root.exists():
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700)
+        for folder in (self.store, self.tmp, self.datasets, self.meta, self.requests):
+            folder.mkdir(mode=0o755, exist_ok=True)
 
     # -- requests ---------------------------------------------------------
 

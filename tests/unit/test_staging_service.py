@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,12 @@ class Mounts:
 
 
 def service(
-    tmp_path: Path, *, lineage_root: str = "root", mounts: Mounts | None = None, **limits: object
+    tmp_path: Path,
+    *,
+    lineage_root: str = "root",
+    mounts: Mounts | None = None,
+    workers: int = 2,
+    **limits: object,
 ) -> StagingService:
     tape = tmp_path / "tape"
     archives = Archives(
@@ -71,6 +77,7 @@ def service(
         identity=identity,
         limits=StagingLimits(**limits),  # type: ignore[arg-type]
         mounted=mounts or Mounts(),
+        workers=workers,
     )
 
 
@@ -193,3 +200,43 @@ async def test_hub_users_groups_drive_access_and_each_sees_only_their_own(
     assert read_manifest(fake) is None
     await svc.remove(ana, "anas")
     assert not dataset.path.exists() and not list((tmp_path / "staging" / "store").glob("??/*"))
+
+
+async def test_a_queued_request_cancels_at_once_and_a_running_one_at_its_next_chunk(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    svc = service(tmp_path, workers=1)
+    svc.archives = Archives({"tape": {"root": str(tmp_path / "tape"), "bandwidth": 2000}})
+    slow = await svc.submit(ANA, {"files": [f"tape:{i}" for i in ids], "dataset": "slow"})
+    queued = await svc.submit(ANA, {"files": [f"tape:{ids[0]}"], "dataset": "queued"})
+    view = await svc.cancel(ANA, queued["id"])
+    assert (view["state"], view["message"]) == ("cancelled", "Cancelled before it started.")
+    view = await svc.cancel(ANA, slow["id"])
+    assert view["state"] == "cancelled" and view["files_done"] < len(ids)
+    assert not list((tmp_path / "staging" / "datasets").iterdir())
+    await svc.shutdown()
+
+
+async def test_a_full_disk_names_the_file_and_removes_the_partial(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    # A real file system that fills up: a 64 KiB tmpfs (the tests run as root).
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        big = tmp_path / "tape" / "raw" / "big.fits"
+        write_fits(big, [[n % 300 for n in range(256)] for _ in range(256)], {"OBJECT": "big"})
+        svc = service(tmp_path)
+        svc.area = StagingArea(small / "staging")
+        svc.area.ensure()
+        view = await svc.submit(ANA, {"files": [f"tape:{ids[0]}", "tape:raw/big.fits"]})
+        failed = await svc.wait(view["id"])
+        assert failed.state == "failed"
+        assert failed.message.startswith(
+            "The staging area is full while staging tape:raw/big.fits; the partial staging was removed."
+        )
+        assert not list((small / "staging" / "datasets").iterdir())
+        assert not list((small / "staging" / "store" / ".tmp").iterdir())
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
