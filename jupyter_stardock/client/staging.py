@@ -39,7 +39,7 @@ def read_file_list(items: Sequence[str]) -> list[str]:
     for item in items:
         if item == "-":
             refs.extend(sys.stdin.read().splitlines())
-        elif item.startswith("@") or (Path(item).is_file() and ":" not in item):
+        elif item.startswith("@"):
             path = Path(item.removeprefix("@")).expanduser()
             try:
                 refs.extend(path.read_text().splitlines())

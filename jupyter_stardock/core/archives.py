@@ -130,6 +130,8 @@ class Archive(Protocol):
     access: AccessRule
     #: Bytes per second this archive is read at, at most (None: as fast as it goes).
     bandwidth: float | None
+    #: Its files never change, so they may be hard-linked rather than copied.
+    link: bool
 
     def locate(self, file_id: str) -> Located: ...
     def open(self, located: Located) -> BinaryIO: ...
@@ -229,6 +231,7 @@ class HttpArchive:
         self.access = access
         self.bandwidth = bandwidth
         self.timeout = timeout
+        self.link = False  # bytes over HTTP are always copied
         self.checksum_header = checksum_header
         self.headers = dict(headers or {})
         self._prefix, self._suffix = url.split("{id}")

@@ -259,6 +259,8 @@ class StagingService:
             return []
         removed = await self._io(self._sweep, mounted, time.time() if now is None else now)
         self._forget_records()
+        for request in self._forget_finished(time.time() if now is None else now):
+            await self._io(self.area.forget_request, request)
         return removed
 
     def _sweep(self, mounted: set[Path], now: float) -> list[str]:
@@ -281,6 +283,20 @@ class StagingService:
                 removed.append(record.id)
         self.area.sweep_store()
         return removed
+
+    def _forget_finished(self, now: float) -> list[StagingRequest]:
+        """This lineage's requests that ended more than a lifetime ago (on the loop: the dict is its)."""
+        gone = [
+            r
+            for r in self._requests.values()
+            if r.state not in UNFINISHED
+            and r.lineage == self.identity.lineage
+            and now - (r.finished or now) > self.limits.lifetime_seconds
+        ]
+        for request in gone:
+            for table in (self._requests, self._cancel, self._done):
+                table.pop(request.id, None)
+        return gone
 
     async def remove(self, viewer: Viewer, dataset_id: str) -> None:
         """A user removes their own staged dataset (not while a kernel mounts it)."""

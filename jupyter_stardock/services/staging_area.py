@@ -78,6 +78,9 @@ class StagingArea:
     def save_request(self, request: StagingRequest) -> None:
         _write_json(self.requests / f"{request.id}.json", request.to_json())
 
+    def forget_request(self, request: StagingRequest) -> None:
+        (self.requests / f"{request.id}.json").unlink(missing_ok=True)
+
     def load_requests(self) -> Iterator[StagingRequest]:
         for path in sorted(self.requests.glob("*.json")):
             try:

@@ -189,7 +189,7 @@ class StagingRun:
         """Bring the bytes to ``tmp``: a hard link or reflink when the tiers allow, else a copy."""
         local = archive.local_path(located)
         if local is not None and archive.bandwidth is None:
-            if getattr(archive, "link", False):
+            if archive.link:
                 try:
                     os.link(local, tmp)
                     f.bytes_done = local.stat().st_size

@@ -164,6 +164,8 @@ async def test_sweep_spares_mounted_pinned_and_neighbours_datasets(
     later = __import__("time").time() + 3600
     assert await neighbour.sweep(now=later) == []  # not its datasets
     assert await svc.sweep(now=later) == ["idle"]
+    # Requests that ended a lifetime ago are forgotten with their records.
+    assert svc.views(ANA) == [] and not list((tmp_path / "staging" / "requests").iterdir())
     assert {d.id for d in svc.datasets} == {"used", "kept"}
     # The store keeps the bytes the remaining datasets link.
     assert (svc.datasets.get("used").path / ids[0]).is_file()
