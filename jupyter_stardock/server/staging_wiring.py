@@ -38,4 +38,5 @@ def make_staging(app: Any, engine: Engine, datasets: DatasetRegistry) -> Staging
         ),
         mounted=lambda: kernel_mounts(engine),
         workers=settings.staging_workers,
+        archive_dir=settings.archive_dir,
     )

@@ -27,6 +27,7 @@ from .. import labels
 from ..core.archives import Archives
 from ..core.datasets import DATASET_ID, Dataset, DatasetRegistry
 from ..core.leases import ServerIdentity, lapsed
+from ..core.outputs import ArchiveStore
 from ..core.staging import (
     REQUEST_ID,
     UNFINISHED,
@@ -61,6 +62,7 @@ class StagingService:
         limits: StagingLimits,
         mounted: MountedPaths,
         workers: int = 2,
+        archive_dir: Path | None = None,
     ) -> None:
         self.archives = archives
         self.area = area
@@ -68,6 +70,8 @@ class StagingService:
         self.identity = identity
         self.limits = limits
         self.mounted = mounted
+        #: Kernels' output archives say when a kernel that mounted a dataset stopped.
+        self.archive_dir = archive_dir
         #: Staging runs hold their thread for as long as the files take...
         self._executor = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="stardock-stage"
@@ -265,12 +269,17 @@ class StagingService:
 
     def _sweep(self, mounted: set[Path], now: float) -> list[str]:
         removed = []
+        stopped = self._last_kernel_stops()
         for record in self.area.records():
             if record.lineage != self.identity.lineage:
                 continue
-            if self.area.final(record.id).resolve() in mounted:
+            path = self.area.final(record.id).resolve()
+            if path in mounted:
                 self.area.touch(record, now)
                 continue
+            if stopped.get(path, 0.0) > record.last_used:
+                # A kernel mounted it between two sweeps: its stop was the last use.
+                self.area.touch(record, stopped[path])
             if record.pinned or record.id in self.limits.pinned:
                 continue
             if now - record.last_used > self.limits.lifetime_seconds:
@@ -283,6 +292,19 @@ class StagingService:
                 removed.append(record.id)
         self.area.sweep_store()
         return removed
+
+    def _last_kernel_stops(self) -> dict[Path, float]:
+        """When a kernel that had each staged dataset mounted last stopped (its output archive)."""
+        stops: dict[Path, float] = {}
+        if self.archive_dir is None:
+            return stops
+        for archive in ArchiveStore(self.archive_dir).list():
+            dataset = archive.manifest.get("dataset") or {}
+            when = archive.manifest.get("stopped")
+            if isinstance(dataset, dict) and dataset.get("path") and isinstance(when, int | float):
+                path = Path(str(dataset["path"])).resolve()
+                stops[path] = max(stops.get(path, 0.0), float(when))
+        return stops
 
     def _forget_finished(self, now: float) -> list[StagingRequest]:
         """This lineage's requests that ended more than a lifetime ago (on the loop: the dict is its)."""

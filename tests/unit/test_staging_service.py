@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -161,7 +162,7 @@ async def test_sweep_spares_mounted_pinned_and_neighbours_datasets(
         assert (await svc.wait(view["id"])).state == "complete"
     neighbour = service(tmp_path, lineage_root="other", lifetime_seconds=0)
     mounts.paths = {(tmp_path / "staging" / "datasets" / "used").resolve()}
-    later = __import__("time").time() + 3600
+    later = time.time() + 3600
     assert await neighbour.sweep(now=later) == []  # not its datasets
     assert await svc.sweep(now=later) == ["idle"]
     # Requests that ended a lifetime ago are forgotten with their records.
@@ -242,3 +243,21 @@ async def test_a_full_disk_names_the_file_and_removes_the_partial(
         assert not list((small / "staging" / "store" / ".tmp").iterdir())
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+async def test_a_kernel_that_stopped_between_sweeps_counts_as_use(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    svc = service(tmp_path, lifetime_seconds=600)
+    svc.archive_dir = tmp_path / "archives"
+    svc.archive_dir.mkdir()
+    view = await svc.submit(ANA, {"files": [f"tape:{ids[0]}"], "dataset": "short-run"})
+    assert (await svc.wait(view["id"])).state == "complete"
+    stopped = time.time() + 3600
+    # The output archive of a kernel that had it mounted (as kernels/archive.py writes it).
+    path = str(svc.datasets.get("short-run").path)
+    manifest = {"kernel_id": "k1", "dataset": {"id": "short-run", "path": path}, "stopped": stopped}
+    (svc.archive_dir / "k1.json").write_text(json.dumps(manifest))
+    (svc.archive_dir / "k1.tar.gz").write_bytes(b"")
+    assert await svc.sweep(now=stopped + 500) == []
+    assert await svc.sweep(now=stopped + 700) == ["short-run"]
