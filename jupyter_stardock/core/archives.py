@@ -134,7 +134,13 @@ class Archive(Protocol):
     link: bool
 
     def locate(self, file_id: str) -> Located: ...
-    def open(self, located: Located) -> BinaryIO: ...
+    def open(self, located: Located, offset: int = 0) -> tuple[BinaryIO, int]:
+        """The file's bytes from ``offset`` if the archive can start there, else from 0.
+
+        Returns the stream and where it starts (a cut download resumes from there).
+        """
+        ...
+
     def local_path(self, located: Located) -> Path | None: ...
 
 
@@ -187,8 +193,10 @@ class FolderArchive:
         path = self.path_of(file_id)
         return Located(self.name, file_id, str(path), path.stat().st_size, _sidecar(path))
 
-    def open(self, located: Located) -> BinaryIO:
-        return open(self.path_of(located.file_id), "rb")
+    def open(self, located: Located, offset: int = 0) -> tuple[BinaryIO, int]:
+        stream = open(self.path_of(located.file_id), "rb")
+        stream.seek(offset)
+        return stream, offset
 
     def local_path(self, located: Located) -> Path | None:
         return self.path_of(located.file_id)
@@ -248,8 +256,11 @@ class HttpArchive:
             self._prefix + urllib.parse.quote(str(safe_relative(file_id)), safe="/") + self._suffix
         )
 
-    def _request(self, file_id: str, method: str) -> Any:
-        request = urllib.request.Request(self.url_of(file_id), method=method, headers=self.headers)
+    def _request(self, file_id: str, method: str, offset: int = 0) -> Any:
+        headers = dict(self.headers)
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        request = urllib.request.Request(self.url_of(file_id), method=method, headers=headers)
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as err:
@@ -282,9 +293,12 @@ class HttpArchive:
                 self.name, file_id, url, _length(response.headers), self._digest(response.headers)
             )
 
-    def open(self, located: Located) -> BinaryIO:
-        response: BinaryIO = self._request(located.file_id, "GET")
-        return response
+    def open(self, located: Located, offset: int = 0) -> tuple[BinaryIO, int]:
+        response = self._request(located.file_id, "GET", offset)
+        # 206 Partial Content starts at the offset; a server without ranges sends it all (200).
+        start = offset if offset and response.status == 206 else 0
+        stream: BinaryIO = response
+        return stream, start
 
     def local_path(self, located: Located) -> Path | None:
         return None

@@ -99,8 +99,9 @@ class StagingArea:
     def blob(self, sha256: str) -> Path:
         return self.store / sha256[:2] / sha256
 
-    def new_tmp(self, request: StagingRequest, index: int) -> Path:
-        return self.tmp / f"{request.id}-{index}-{secrets.token_hex(4)}"
+    def tmp_of(self, request: StagingRequest, index: int) -> Path:
+        """Where a file's download goes; one cut by a restart is found here again."""
+        return self.tmp / f"{request.id}-{index}"
 
     @contextlib.contextmanager
     def store_lock(self) -> Iterator[None]:

@@ -20,7 +20,7 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.archives import Archive, Archives, Located, read_chunks, sha256_of, try_reflink
+from ..core.archives import CHUNK, Archive, Archives, Located, read_chunks, sha256_of, try_reflink
 from ..core.staging import UNFINISHED, FileState, StagingRequest
 from ..errors import InUse, QuotaExceeded, StarDockError
 from .staging_area import DatasetRecord, StagingArea
@@ -72,7 +72,6 @@ class StagingRun:
         partial = self.area.partial(request)
         try:
             request.state = "staging"
-            self._drop_tmp(request)  # a download cut by a restart starts again
             partial.mkdir(mode=0o755, exist_ok=True)
             self._locate_all(request, cancel)
             for index, f in enumerate(request.files):
@@ -164,7 +163,7 @@ class StagingRun:
                     "stored",
                 )
                 return
-        tmp = self.area.new_tmp(request, index)
+        tmp = self.area.tmp_of(request, index)
         located = Located(f.archive, f.file_id, f.source, f.size, f.expected_sha256)
         f.how, keep_mode = self._fetch(request, archive, located, f, tmp, cancel)
         sha = f.sha256 = f.sha256 or sha256_of(tmp)
@@ -187,8 +186,14 @@ class StagingRun:
         cancel: Callable[[], None],
     ) -> tuple[str, bool]:
         """Bring the bytes to ``tmp``: a hard link or reflink when the tiers allow, else a copy."""
+        have = tmp.stat().st_size if tmp.exists() else 0
+        if f.size is not None and have > f.size:
+            have = 0  # not this file's bytes after all
+        if have and have == f.size:
+            f.bytes_done = have  # all there when the server stopped: only its checksum is left
+            return "copy", False
         local = archive.local_path(located)
-        if local is not None and archive.bandwidth is None:
+        if local is not None and archive.bandwidth is None and not have:
             if archive.link:
                 try:
                     os.link(local, tmp)
@@ -201,7 +206,14 @@ class StagingRun:
                 return "reflink", False
         digest = hashlib.sha256()
         last_save = time.monotonic()
-        with archive.open(located) as stream, open(tmp, "wb") as out:
+        stream, start = archive.open(located, have)
+        with stream, open(tmp, "r+b" if start else "wb") as out:
+            # A download cut by a restart goes on where it stopped: the bytes it has
+            # are hashed again, the rest comes from the archive.
+            while start and out.tell() < start:
+                digest.update(out.read(min(CHUNK, start - out.tell())))
+            out.truncate(start)
+            f.bytes_done = start
             for chunk in read_chunks(stream, archive.bandwidth):
                 cancel()
                 out.write(chunk)

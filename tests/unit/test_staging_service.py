@@ -6,10 +6,12 @@ The kernels' mounts are handed in (the engine tests use the real engine's listin
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from jupyter_stardock.core.archives import Archives
 from jupyter_stardock.core.datasets import DatasetRegistry
 from jupyter_stardock.core.leases import ServerIdentity, hold_lease
 from jupyter_stardock.core.sample import write_fits
-from jupyter_stardock.core.staging import MANIFEST_NAME, read_manifest
+from jupyter_stardock.core.staging import MANIFEST_NAME, FileState, StagingRequest, read_manifest
 from jupyter_stardock.core.users import Viewer
 from jupyter_stardock.errors import Forbidden, InUse, NotFound, RecipeError
 from jupyter_stardock.services.staging import StagingLimits, StagingService
@@ -261,3 +263,62 @@ async def test_a_kernel_that_stopped_between_sweeps_counts_as_use(
     (svc.archive_dir / "k1.tar.gz").write_bytes(b"")
     assert await svc.sweep(now=stopped + 500) == []
     assert await svc.sweep(now=stopped + 700) == ["short-run"]
+
+
+class _Ranged(http.server.BaseHTTPRequestHandler):
+    """A file service that honours Range requests, and remembers the ranges asked for."""
+
+    data = b""
+    ranges: list[str] = []
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.data)))
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        asked = self.headers.get("Range")
+        self.ranges.append(asked or "")
+        start = int(asked.removeprefix("bytes=").rstrip("-")) if asked else 0
+        self.send_response(206 if asked else 200)
+        self.send_header("Content-Length", str(len(self.data) - start))
+        self.end_headers()
+        self.wfile.write(self.data[start:])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_a_cut_download_resumes_from_where_it_stopped(tmp_path: Path, ids: list[str]) -> None:
+    _Ranged.data = (tmp_path / "tape" / ids[0]).read_bytes() * 3
+    _Ranged.ranges = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ranged)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        svc = service(tmp_path)
+        url = f"http://127.0.0.1:{server.server_address[1]}/files/{{id}}"
+        svc.archives = Archives({"ppa": {"url": url}})
+        # A request a killed server of this lineage left half-way: its download cut at 5000 bytes.
+        request = StagingRequest(
+            dataset="cut",
+            owner="ana",
+            files=[FileState(archive="ppa", file_id="big.fits", name="big.fits")],
+            state="staging",
+            lineage=svc.identity.lineage,
+            instance="0123456789abcdef",  # a server that left no lease: it is gone
+            lease_dir=str(svc.identity.state_dir),
+        )
+        svc.area.save_request(request)
+        svc.area.partial(request).mkdir()
+        svc.area.tmp_of(request, 0).write_bytes(_Ranged.data[:5000])
+        await svc.start()
+        done = await svc.wait(request.id)
+        assert done.state == "complete", done.message
+        assert _Ranged.ranges == ["bytes=5000-"]
+        staged = svc.datasets.get("cut").path / "big.fits"
+        assert staged.read_bytes() == _Ranged.data
+        assert done.files[0].sha256 == hashlib.sha256(_Ranged.data).hexdigest()
+        await svc.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
