@@ -19,6 +19,7 @@ __all__ = [
     "cancel",
     "follow",
     "outcome",
+    "pin",
     "read_file_list",
     "request",
     "stage",
@@ -70,6 +71,10 @@ def request(client: StarDockClient, request_id: str) -> View:
 
 def cancel(client: StarDockClient, request_id: str) -> View:
     return dict(client.api("POST", f"staging/{request_id}/cancel", {})["request"])
+
+
+def pin(client: StarDockClient, dataset_id: str, pinned: bool = True) -> View:
+    return dict(client.api("PATCH", f"datasets/{dataset_id}", {"pinned": pinned}))
 
 
 def follow(

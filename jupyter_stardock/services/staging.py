@@ -331,6 +331,21 @@ class StagingService:
         await self._io(self.area.sweep_store)
         self._forget_records()
 
+    async def pin(self, viewer: Viewer, dataset_id: str, pinned: bool) -> dict[str, Any]:
+        """An operator pins a staged dataset (it never expires) or unpins it.
+
+        The operator is a hub admin, or on a single-user server its own account.
+        """
+        if viewer.scoped and not viewer.admin:
+            raise Forbidden("Only an administrator may pin or unpin a staged dataset.")
+        record = self.area.record(dataset_id)
+        if record is None:
+            raise NotFound(f"There is no staged dataset {dataset_id!r}.")
+        record.pinned = pinned
+        await self._io(self.area.touch, record, record.last_used)
+        self._forget_records()
+        return {"id": record.id, "pinned": record.pinned, "owner": record.owner}
+
     async def shutdown(self) -> None:
         """Stop the sweeper; staging threads stop at their next chunk, their state kept for resume."""
         self._stopping.set()

@@ -203,6 +203,11 @@ async def test_hub_users_groups_drive_access_and_each_sees_only_their_own(
     fake.mkdir()
     (fake / MANIFEST_NAME).symlink_to(dataset.path / MANIFEST_NAME)
     assert read_manifest(fake) is None
+    # Only an operator pins (a hub admin; a single-user server's own account is one).
+    with pytest.raises(Forbidden, match="administrator"):
+        await svc.pin(ana, "anas", True)
+    assert (await svc.pin(Viewer("admin", admin=True, scoped=True), "anas", True))["pinned"]
+    assert await svc.sweep(now=time.time() + 10 * 365 * 86400) == []
     await svc.remove(ana, "anas")
     assert not dataset.path.exists() and not list((tmp_path / "staging" / "store").glob("??/*"))
 
