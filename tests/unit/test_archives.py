@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.core.archives import AccessRule, Archives, FolderArchive, HttpArchive
+from jupyter_stardock.core.archive_access import AccessRule
+from jupyter_stardock.core.archives import Archives, FolderArchive, HttpArchive
 from jupyter_stardock.core.staging import parse_file_list, safe_relative
 from jupyter_stardock.errors import Forbidden, NotFound, RecipeError, StarDockError
 
