@@ -113,7 +113,7 @@ class StagingArea:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def adopt_blob(self, tmp: Path | None, sha256: str, target: Path, *, keep_mode: bool) -> None:
+    def adopt_blob(self, tmp: Path | None, sha256: str, target: Path) -> None:
         """Put ``tmp`` in the store as ``sha256`` (unless it is there), and link it to ``target``."""
         blob = self.blob(sha256)
         with self.store_lock():
@@ -122,8 +122,7 @@ class StagingArea:
                     tmp.unlink(missing_ok=True)
             elif tmp is not None:
                 blob.parent.mkdir(exist_ok=True)
-                if not keep_mode:
-                    os.chmod(tmp, 0o444)
+                os.chmod(tmp, 0o444)
                 os.replace(tmp, blob)
             else:
                 raise FileNotFoundError(blob)
@@ -154,9 +153,8 @@ class StagingArea:
         (partial / MANIFEST_NAME).write_text(json.dumps(manifest_of(request), indent=1))
         for folder in (partial, *[p for p in partial.rglob("*") if p.is_dir()]):
             os.chmod(folder, 0o555)
-        final = self.final(request.dataset)
-        if not final.exists():
-            os.rename(partial, final)
+        # Fails if a dataset of that name appeared meanwhile (it holds a manifest at least).
+        os.rename(partial, self.final(request.dataset))
         _write_json(self.meta / f"{record.id}.json", asdict(record))
 
     def records(self) -> list[DatasetRecord]:

@@ -153,7 +153,7 @@ class StagingRun:
         if f.expected_sha256 and self.area.blob(f.expected_sha256).exists():
             with_blob = True
             try:
-                self.area.adopt_blob(None, f.expected_sha256, target, keep_mode=False)
+                self.area.adopt_blob(None, f.expected_sha256, target)
             except FileNotFoundError:
                 with_blob = False  # swept away meanwhile: fetch it
             if with_blob:
@@ -165,7 +165,7 @@ class StagingRun:
                 return
         tmp = self.area.tmp_of(request, index)
         located = Located(f.archive, f.file_id, f.source, f.size, f.expected_sha256)
-        f.how, keep_mode = self._fetch(request, archive, located, f, tmp, cancel)
+        f.how = self._fetch(request, archive, located, f, tmp, cancel)
         sha = f.sha256 = f.sha256 or sha256_of(tmp)
         if f.expected_sha256 and f.expected_sha256 != sha:
             tmp.unlink(missing_ok=True)
@@ -174,7 +174,13 @@ class StagingRun:
                 f"(expected sha256 {f.expected_sha256}, got {sha}); nothing was staged. "
                 "The archive's copy may be damaged: tell its operator."
             )
-        self.area.adopt_blob(tmp, sha, target, keep_mode=keep_mode)
+        if f.how == "link":
+            # The archive's own file, linked: it stays out of the store (whose files go
+            # when nothing else links them, which an archive's file always would).
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        else:
+            self.area.adopt_blob(tmp, sha, target)
 
     def _fetch(
         self,
@@ -184,26 +190,26 @@ class StagingRun:
         f: FileState,
         tmp: Path,
         cancel: Callable[[], None],
-    ) -> tuple[str, bool]:
+    ) -> str:
         """Bring the bytes to ``tmp``: a hard link or reflink when the tiers allow, else a copy."""
         have = tmp.stat().st_size if tmp.exists() else 0
         if f.size is not None and have > f.size:
             have = 0  # not this file's bytes after all
         if have and have == f.size:
             f.bytes_done = have  # all there when the server stopped: only its checksum is left
-            return "copy", False
+            return "copy"
         local = archive.local_path(located)
         if local is not None and archive.bandwidth is None and not have:
             if archive.link:
                 try:
                     os.link(local, tmp)
                     f.bytes_done = local.stat().st_size
-                    return "link", True
+                    return "link"
                 except OSError:
                     pass
             if try_reflink(local, tmp):
                 f.bytes_done = local.stat().st_size
-                return "reflink", False
+                return "reflink"
         digest = hashlib.sha256()
         last_save = time.monotonic()
         stream, start = archive.open(located, have)
@@ -227,7 +233,7 @@ class StagingRun:
         if f.size is None:
             f.size = f.bytes_done
         f.sha256 = digest.hexdigest()
-        return "copy", False
+        return "copy"
 
     def _publish(self, request: StagingRequest) -> None:
         if self.area.final(request.dataset).exists():

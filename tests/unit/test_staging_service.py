@@ -327,3 +327,18 @@ async def test_a_cut_download_resumes_from_where_it_stopped(tmp_path: Path, ids:
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_an_archive_whose_files_never_change_is_hard_linked_not_stored(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    svc = service(tmp_path)
+    svc.archives = Archives({"tape": {"root": str(tmp_path / "tape"), "link": True}})
+    view = await svc.submit(ANA, {"files": [f"tape:{ids[0]}"], "dataset": "linked"})
+    done = await svc.wait(view["id"])
+    assert done.state == "complete" and done.files[0].how == "link"
+    staged = svc.datasets.get("linked").path / ids[0]
+    assert staged.stat().st_ino == (tmp_path / "tape" / ids[0]).stat().st_ino
+    assert not list((tmp_path / "staging" / "store").glob("??/*"))
+    await svc.remove(ANA, "linked")
+    assert (tmp_path / "tape" / ids[0]).is_file()
