@@ -118,21 +118,20 @@ class StagingRun:
                 continue
             found = self.archives.get(f.archive).locate(f.file_id)
             f.source, f.size, f.expected_sha256 = found.source, found.size, found.sha256
-        self._check_quota(request, extra=0)
+        self._check_quota(request)
         self.area.save_request(request)
 
-    def _check_quota(
-        self, request: StagingRequest, extra: int, file: FileState | None = None
-    ) -> None:
+    def _check_quota(self, request: StagingRequest, file: FileState | None = None) -> None:
         """QuotaExceeded naming the first file past the owner's quota (their datasets and stagings)."""
         quota = self.limits.quota_bytes
         if quota is None:
             return
         used = sum(r.bytes for r in self.area.records() if r.owner == request.owner)
         used += self.others(request.owner)
-        total = used + extra
+        total = used
         for f in request.files:
-            total += f.size if f.size is not None else f.bytes_done
+            # What the archive said, or what came so far (more, if it said too little).
+            total += max(f.size or 0, f.bytes_done)
             if total > quota and (file is None or f is file):
                 raise QuotaExceeded(
                     f"Staging {f.archive}:{f.file_id} would pass your quota of {_size(quota)} for "
@@ -226,7 +225,7 @@ class StagingRun:
                 digest.update(chunk)
                 f.bytes_done += len(chunk)
                 if f.size is None or f.bytes_done > f.size:
-                    self._check_quota(request, extra=f.bytes_done - (f.size or 0), file=f)
+                    self._check_quota(request, file=f)
                 if time.monotonic() - last_save > self.limits.progress_seconds:
                     self.area.save_request(request)
                     last_save = time.monotonic()

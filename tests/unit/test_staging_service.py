@@ -342,3 +342,42 @@ async def test_an_archive_whose_files_never_change_is_hard_linked_not_stored(
     assert not list((tmp_path / "staging" / "store").glob("??/*"))
     await svc.remove(ANA, "linked")
     assert (tmp_path / "tape" / ids[0]).is_file()
+
+
+class _NoHead(http.server.BaseHTTPRequestHandler):
+    """A file service that answers GET only (HEAD: 501), so sizes come with the bytes."""
+
+    data = b"SIMPLE" * 2000
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()  # no Content-Length either: read to the end
+        self.wfile.write(self.data)
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_sizes_the_archive_does_not_tell_are_learnt_and_the_quota_holds(
+    tmp_path: Path, ids: list[str]
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoHead)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        svc = service(tmp_path, quota_bytes=20_000)
+        url = f"http://127.0.0.1:{server.server_address[1]}/{{id}}"
+        svc.archives = Archives({"ppa": {"url": url}})
+        view = await svc.submit(ANA, {"files": ["ppa:a.fits"], "dataset": "one"})
+        assert view["bytes_total"] is None
+        done = await svc.wait(view["id"])
+        assert done.state == "complete", done.message
+        assert done.bytes_total == len(_NoHead.data)
+        view = await svc.submit(ANA, {"files": ["ppa:a.fits", "ppa:b.fits"], "dataset": "two"})
+        failed = await svc.wait(view["id"])
+        assert failed.state == "failed"
+        assert "Staging ppa:a.fits would pass your quota of 19.5 KiB" in failed.message
+        await svc.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
