@@ -25,17 +25,22 @@ class StageCommand(ServerCommand):
     jupyter stardock stage @odi-night.txt --dataset odi-night
     jupyter stardock stage tape:raw/obs1.fits tape:raw/obs2.fits --dataset two
     jupyter stardock stage --cancel 3f2a...
+    jupyter stardock stage --pin odi-survey      (operators: it never expires)
     """
 
     dataset = Unicode(None, allow_none=True, config=True, help="The new dataset's id.")
     title = Unicode(None, allow_none=True, config=True, help="The new dataset's title.")
     cancel = Unicode(None, allow_none=True, config=True, help="Cancel this staging request.")
     no_wait = Bool(False, config=True, help="Print the request and return; do not follow it.")
+    pin = Unicode(None, allow_none=True, config=True, help="Pin this staged dataset (operators).")
+    unpin = Unicode(None, allow_none=True, config=True, help="Unpin this staged dataset.")
     aliases = {
         **ServerCommand.aliases,
         "dataset": "StageCommand.dataset",
         "title": "StageCommand.title",
         "cancel": "StageCommand.cancel",
+        "pin": "StageCommand.pin",
+        "unpin": "StageCommand.unpin",
     }
     flags = {
         **ServerCommand.flags,
@@ -43,6 +48,12 @@ class StageCommand(ServerCommand):
     }
 
     def run(self) -> None:
+        dataset = self.pin or self.unpin
+        if dataset:
+            reply = staging.pin(self.client(), dataset, pinned=bool(self.pin))
+            state = "pinned: it never expires" if reply["pinned"] else "unpinned"
+            self.emit(reply, f"The staged dataset {dataset!r} is {state}.")
+            return
         if not self.extra_args and not self.cancel:
             self.fail("give the files to stage (archive:id, URLs, @FILE_LIST or -).", status=2)
         args = argparse.Namespace(

@@ -19,6 +19,7 @@ __all__ = [
     "cancel",
     "follow",
     "outcome",
+    "pin",
     "read_file_list",
     "request",
     "stage",
@@ -39,7 +40,7 @@ def read_file_list(items: Sequence[str]) -> list[str]:
     for item in items:
         if item == "-":
             refs.extend(sys.stdin.read().splitlines())
-        elif item.startswith("@") or (Path(item).is_file() and ":" not in item):
+        elif item.startswith("@"):
             path = Path(item.removeprefix("@")).expanduser()
             try:
                 refs.extend(path.read_text().splitlines())
@@ -70,6 +71,10 @@ def request(client: StarDockClient, request_id: str) -> View:
 
 def cancel(client: StarDockClient, request_id: str) -> View:
     return dict(client.api("POST", f"staging/{request_id}/cancel", {})["request"])
+
+
+def pin(client: StarDockClient, dataset_id: str, pinned: bool = True) -> View:
+    return dict(client.api("PATCH", f"datasets/{dataset_id}", {"pinned": pinned}))
 
 
 def follow(

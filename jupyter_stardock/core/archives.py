@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import fcntl
-import fnmatch
 import hashlib
 import os
 import re
@@ -23,94 +22,29 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from ..errors import Forbidden, NotFound, RecipeError, StarDockError
+from .archive_access import AccessRule
 from .staging import safe_relative
 
-__all__ = ["AccessRule", "Archive", "Archives", "FolderArchive", "HttpArchive", "Located"]
+__all__ = [
+    "CHUNK",
+    "Archive",
+    "Archives",
+    "FolderArchive",
+    "HttpArchive",
+    "Located",
+    "read_chunks",
+    "sha256_of",
+    "try_reflink",
+]
 
 CHUNK = 1 << 20
-#: The operator's own rule: (user, groups, archive name, file id) -> allowed, or a reason refused.
-AccessCallable = Callable[[str, list[str], str, str], "bool | str"]
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
-
-
-@dataclass(frozen=True)
-class Grant:
-    """One access rule line: the files it covers (a glob) and who may read them."""
-
-    files: str = "*"
-    everyone: bool = False
-    users: tuple[str, ...] = ()
-    groups: tuple[str, ...] = ()
-
-
-class AccessRule:
-    """Who may read which files of an archive: the first grant whose pattern matches decides."""
-
-    def __init__(self, grants: Iterable[Grant] = (), check: AccessCallable | None = None) -> None:
-        self.grants = tuple(grants)
-        self.check = check
-
-    @classmethod
-    def parse(cls, value: Any) -> AccessRule:
-        """'all', {'users': [...], 'groups': [...], 'files': 'glob'}, a list of those, or a callable."""
-        if callable(value):
-            return cls(check=value)
-        if value in (None, "all", "*"):
-            return cls([Grant(everyone=True)])
-        items = [value] if isinstance(value, Mapping) else value
-        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-            raise ValueError(
-                "'access' is 'all', a mapping of 'users', 'groups' and 'files', a list of "
-                "them, or a callable"
-            )
-        grants = []
-        for item in items:
-            unknown = set(item) - {"files", "users", "groups", "all"}
-            if unknown:
-                raise ValueError(f"unknown access keys {sorted(unknown)}")
-            for key in ("users", "groups"):
-                names = item.get(key, [])
-                if isinstance(names, str) or not all(isinstance(n, str) for n in names):
-                    raise ValueError(f"access '{key}' must be a list of names")
-            grants.append(
-                Grant(
-                    files=str(item.get("files", "*")),
-                    everyone=bool(item.get("all", False)),
-                    users=tuple(item.get("users", ())),
-                    groups=tuple(item.get("groups", ())),
-                )
-            )
-        return cls(grants)
-
-    def refusal(self, user: str, groups: Iterable[str], archive: str, file_id: str) -> str | None:
-        """Why ``user`` may not read the file (a sentence), or None when they may."""
-        groups = list(groups)
-        if self.check is not None:
-            try:
-                verdict = self.check(user, groups, archive, file_id)
-            except Exception as err:  # the operator's code: its failure refuses, never allows
-                return f"the archive's access check failed ({type(err).__name__}: {err})"
-            if verdict is True:
-                return None
-            return verdict if isinstance(verdict, str) and verdict else "the archive refuses it"
-        for grant in self.grants:
-            if not fnmatch.fnmatchcase(file_id, grant.files):
-                continue
-            if grant.everyone or user in grant.users or set(groups) & set(grant.groups):
-                return None
-            return f"only {_who(grant)} may read it"
-        return "no access rule of the archive covers it"
-
-
-def _who(grant: Grant) -> str:
-    names = [*grant.users, *(f"group {g}" for g in grant.groups)]
-    return ", ".join(names) if names else "nobody"
 
 
 @dataclass(frozen=True)
@@ -130,9 +64,17 @@ class Archive(Protocol):
     access: AccessRule
     #: Bytes per second this archive is read at, at most (None: as fast as it goes).
     bandwidth: float | None
+    #: Its files never change, so they may be hard-linked rather than copied.
+    link: bool
 
     def locate(self, file_id: str) -> Located: ...
-    def open(self, located: Located) -> BinaryIO: ...
+    def open(self, located: Located, offset: int = 0) -> tuple[BinaryIO, int]:
+        """The file's bytes from ``offset`` if the archive can start there, else from 0.
+
+        Returns the stream and where it starts (a cut download resumes from there).
+        """
+        ...
+
     def local_path(self, located: Located) -> Path | None: ...
 
 
@@ -185,8 +127,10 @@ class FolderArchive:
         path = self.path_of(file_id)
         return Located(self.name, file_id, str(path), path.stat().st_size, _sidecar(path))
 
-    def open(self, located: Located) -> BinaryIO:
-        return open(self.path_of(located.file_id), "rb")
+    def open(self, located: Located, offset: int = 0) -> tuple[BinaryIO, int]:
+        stream = open(self.path_of(located.file_id), "rb")
+        stream.seek(offset)
+        return stream, offset
 
     def local_path(self, located: Located) -> Path | None:
         return self.path_of(located.file_id)
@@ -229,6 +173,7 @@ class HttpArchive:
         self.access = access
         self.bandwidth = bandwidth
         self.timeout = timeout
+        self.link = False  # bytes over HTTP are always copied
         self.checksum_header = checksum_header
         self.headers = dict(headers or {})
         self._prefix, self._suffix = url.split("{id}")
@@ -245,8 +190,11 @@ class HttpArchive:
             self._prefix + urllib.parse.quote(str(safe_relative(file_id)), safe="/") + self._suffix
         )
 
-    def _request(self, file_id: str, method: str) -> Any:
-        request = urllib.request.Request(self.url_of(file_id), method=method, headers=self.headers)
+    def _request(self, file_id: str, method: str, offset: int = 0) -> Any:
+        headers = dict(self.headers)
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        request = urllib.request.Request(self.url_of(file_id), method=method, headers=headers)
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
         except urllib.error.HTTPError as err:
@@ -279,9 +227,12 @@ class HttpArchive:
                 self.name, file_id, url, _length(response.headers), self._digest(response.headers)
             )
 
-    def open(self, located: Located) -> BinaryIO:
-        response: BinaryIO = self._request(located.file_id, "GET")
-        return response
+    def open(self, located: Located, offset: int = 0) -> tuple[BinaryIO, int]:
+        response = self._request(located.file_id, "GET", offset)
+        # 206 Partial Content starts at the offset; a server without ranges sends it all (200).
+        start = offset if offset and response.status == 206 else 0
+        stream: BinaryIO = response
+        return stream, start
 
     def local_path(self, located: Located) -> Path | None:
         return None

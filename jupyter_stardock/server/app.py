@@ -368,7 +368,9 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             self.hub_kernels = HubKernels(self.environments, self, self._kernel_manager)
         self.engine_health = EngineHealth(self.engine.address, self.log)
         self.init_kernels()
-        self.staging = make_staging(self, self.engine, self.dataset_registry)  # issue 19
+        # issue 19: the data service (init_lease made the identity its stagings carry)
+        assert self.identity is not None
+        self.staging = make_staging(self, self.identity, self.engine, self.dataset_registry)
         # issue 17: pause, suspend, pause_idle_after; the culler passes over paused kernels
         if self.serverapp is not None:
             wire_pauses(self)

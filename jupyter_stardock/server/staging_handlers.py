@@ -14,7 +14,7 @@ import json
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..errors import NotFound
+from ..errors import NotFound, RecipeError
 from ..services.staging import StagingService
 from .handlers import DatasetsHandler, JSONBodyMixin, UserMixin
 
@@ -71,7 +71,15 @@ class StagingCancelHandler(StagingMixin):
         self.finish(json.dumps({"request": view}))
 
 
-class StagedDatasetHandler(StagingMixin):
+class StagedDatasetHandler(JSONBodyMixin, StagingMixin):
+    @web.authenticated
+    @authorized
+    async def patch(self, dataset_id: str) -> None:
+        pinned = self.json_body().get("pinned")
+        if not isinstance(pinned, bool):
+            raise RecipeError("Give {'pinned': true} or {'pinned': false}.")
+        self.finish(json.dumps(await self.staging.pin(self.viewer, dataset_id, pinned)))
+
     @web.authenticated
     @authorized
     async def delete(self, dataset_id: str) -> None:

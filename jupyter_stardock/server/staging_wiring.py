@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ..config import StarDockSettings
 from ..core.archives import Archives
 from ..core.datasets import DatasetRegistry
+from ..core.leases import ServerIdentity
 from ..engine import Engine
 from ..services.staging import StagingLimits, StagingService, kernel_mounts
 from ..services.staging_area import StagingArea
@@ -15,20 +15,20 @@ from ..services.staging_area import StagingArea
 __all__ = ["make_staging"]
 
 
-def make_staging(app: Any, engine: Engine, datasets: DatasetRegistry) -> StagingService | None:
+def make_staging(
+    settings: StarDockSettings, identity: ServerIdentity, engine: Engine, datasets: DatasetRegistry
+) -> StagingService | None:
     """The staging service of a server with archives configured, else None."""
-    settings: StarDockSettings = app
     if not settings.archives:
         return None
     archives = Archives(settings.archives)
     for problem in archives.problems:
         settings.log.warning("StarDock: %s", problem)
-    assert app.identity is not None
     return StagingService(
         archives,
         StagingArea(Path(settings.staging_dir).expanduser()),
         datasets,
-        identity=app.identity,
+        identity=identity,
         limits=StagingLimits(
             quota_bytes=settings.staging_quota_bytes,
             lifetime_seconds=settings.staging_lifetime_seconds,
@@ -38,4 +38,5 @@ def make_staging(app: Any, engine: Engine, datasets: DatasetRegistry) -> Staging
         ),
         mounted=lambda: kernel_mounts(engine),
         workers=settings.staging_workers,
+        archive_dir=settings.archive_dir,
     )

@@ -19,14 +19,15 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import labels
 from ..core.archives import Archives
 from ..core.datasets import DATASET_ID, Dataset, DatasetRegistry
 from ..core.leases import ServerIdentity, lapsed
+from ..core.outputs import ArchiveStore
 from ..core.staging import (
     REQUEST_ID,
     UNFINISHED,
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 #: The dataset folders kernel containers on the engine mount (any server's): never removed.
 MountedPaths = Callable[[], Awaitable[set[Path]]]
+T = TypeVar("T")
 
 
 class StagingService:
@@ -60,6 +62,7 @@ class StagingService:
         limits: StagingLimits,
         mounted: MountedPaths,
         workers: int = 2,
+        archive_dir: Path | None = None,
     ) -> None:
         self.archives = archives
         self.area = area
@@ -67,12 +70,17 @@ class StagingService:
         self.identity = identity
         self.limits = limits
         self.mounted = mounted
+        #: Kernels' output archives say when a kernel that mounted a dataset stopped.
+        self.archive_dir = archive_dir
+        #: Staging runs hold their thread for as long as the files take...
         self._executor = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="stardock-stage"
         )
+        #: ...so checks, records and sweeps have threads of their own, never queued behind them.
+        self._quick = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stardock-stage-io")
         self._requests: dict[str, StagingRequest] = {}
         self._cancel: dict[str, threading.Event] = {}
-        self._done: dict[str, asyncio.Future[None]] = {}
+        self._done: dict[str, Future[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = threading.Event()
         self._records: tuple[float, list[DatasetRecord]] = (0.0, [])
@@ -109,8 +117,7 @@ class StagingService:
     async def submit(self, viewer: Viewer, body: Mapping[str, Any]) -> dict[str, Any]:
         """Check the whole request (names, access, quota of what is known), then queue it."""
         request = self._request_of(viewer, body)
-        loop = asyncio.get_running_loop()
-        refusals = await loop.run_in_executor(self._executor, self._refusals, request)
+        refusals = await self._io(self._refusals, request)
         if refusals:
             raise Forbidden(
                 "Nothing was staged: you may not read "
@@ -119,7 +126,7 @@ class StagingService:
             )
         request.lineage, request.instance = self.identity.lineage, self.identity.instance
         request.lease_dir = str(self.identity.state_dir)
-        await loop.run_in_executor(self._executor, self.area.save_request, request)
+        await self._io(self.area.save_request, request)
         self._queue(request)
         return request.view()
 
@@ -178,20 +185,29 @@ class StagingService:
     def _queue(self, request: StagingRequest) -> None:
         self._requests[request.id] = request
         self._cancel[request.id] = threading.Event()
-        loop = asyncio.get_running_loop()
-        self._done[request.id] = loop.run_in_executor(self._executor, self._run, request)
+        self._done[request.id] = self._executor.submit(self._run, request)
         self._done[request.id].add_done_callback(lambda _f: self._forget_records())
 
     async def wait(self, request_id: str) -> StagingRequest:
-        await asyncio.shield(self._done[request_id])
+        await asyncio.shield(asyncio.wrap_future(self._done[request_id]))
         return self._requests[request_id]
 
     async def cancel(self, viewer: Viewer, request_id: str) -> dict[str, Any]:
         request = self._visible(viewer, request_id)
-        if request.state in UNFINISHED:
-            self._cancel[request.id].set()
-            await asyncio.shield(self._done[request.id])
+        if request.state not in UNFINISHED:
+            return request.view()
+        self._cancel[request.id].set()
+        if self._done[request.id].cancel():
+            # Still waiting for a thread: it never starts, so it ends here.
+            request.state, request.message = "cancelled", "Cancelled before it started."
+            request.finished = time.time()
+            await self._io(self.area.save_request, request)
+        else:
+            await asyncio.shield(asyncio.wrap_future(self._done[request.id]))
         return request.view()
+
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._quick, fn, *args)
 
     # -- staging (in a thread) ---------------------------------------------
 
@@ -213,8 +229,7 @@ class StagingService:
 
     async def start(self) -> None:
         """Resume this lineage's unfinished requests whose server is gone; start the sweeper."""
-        loop = asyncio.get_running_loop()
-        found = await loop.run_in_executor(self._executor, lambda: list(self.area.load_requests()))
+        found = await self._io(lambda: list(self.area.load_requests()))
         for request in found:
             if request.lineage != self.identity.lineage:
                 continue  # a neighbour's: never ours to resume or remove
@@ -246,21 +261,25 @@ class StagingService:
                 "StarDock: no staged dataset expires while the engine cannot list kernels: %s", err
             )
             return []
-        loop = asyncio.get_running_loop()
-        removed = await loop.run_in_executor(
-            self._executor, self._sweep, mounted, time.time() if now is None else now
-        )
+        removed = await self._io(self._sweep, mounted, time.time() if now is None else now)
         self._forget_records()
+        for request in self._forget_finished(time.time() if now is None else now):
+            await self._io(self.area.forget_request, request)
         return removed
 
     def _sweep(self, mounted: set[Path], now: float) -> list[str]:
         removed = []
+        stopped = self._last_kernel_stops()
         for record in self.area.records():
             if record.lineage != self.identity.lineage:
                 continue
-            if self.area.final(record.id).resolve() in mounted:
+            path = self.area.final(record.id).resolve()
+            if path in mounted:
                 self.area.touch(record, now)
                 continue
+            if stopped.get(path, 0.0) > record.last_used:
+                # A kernel mounted it between two sweeps: its stop was the last use.
+                self.area.touch(record, stopped[path])
             if record.pinned or record.id in self.limits.pinned:
                 continue
             if now - record.last_used > self.limits.lifetime_seconds:
@@ -274,6 +293,33 @@ class StagingService:
         self.area.sweep_store()
         return removed
 
+    def _last_kernel_stops(self) -> dict[Path, float]:
+        """When a kernel that had each staged dataset mounted last stopped (its output archive)."""
+        stops: dict[Path, float] = {}
+        if self.archive_dir is None:
+            return stops
+        for archive in ArchiveStore(self.archive_dir).list():
+            dataset = archive.manifest.get("dataset") or {}
+            when = archive.manifest.get("stopped")
+            if isinstance(dataset, dict) and dataset.get("path") and isinstance(when, int | float):
+                path = Path(str(dataset["path"])).resolve()
+                stops[path] = max(stops.get(path, 0.0), float(when))
+        return stops
+
+    def _forget_finished(self, now: float) -> list[StagingRequest]:
+        """This lineage's requests that ended more than a lifetime ago (on the loop: the dict is its)."""
+        gone = [
+            r
+            for r in self._requests.values()
+            if r.state not in UNFINISHED
+            and r.lineage == self.identity.lineage
+            and now - (r.finished or now) > self.limits.lifetime_seconds
+        ]
+        for request in gone:
+            for table in (self._requests, self._cancel, self._done):
+                table.pop(request.id, None)
+        return gone
+
     async def remove(self, viewer: Viewer, dataset_id: str) -> None:
         """A user removes their own staged dataset (not while a kernel mounts it)."""
         record = self.area.record(dataset_id)
@@ -281,10 +327,24 @@ class StagingService:
             raise NotFound(f"There is no staged dataset {dataset_id!r} of yours.")
         if self.area.final(record.id).resolve() in await self.mounted():
             raise InUse(f"A running kernel mounts the dataset {dataset_id!r}; stop it first.")
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self.area.remove_dataset, record)
-        await loop.run_in_executor(self._executor, self.area.sweep_store)
+        await self._io(self.area.remove_dataset, record)
+        await self._io(self.area.sweep_store)
         self._forget_records()
+
+    async def pin(self, viewer: Viewer, dataset_id: str, pinned: bool) -> dict[str, Any]:
+        """An operator pins a staged dataset (it never expires) or unpins it.
+
+        The operator is a hub admin, or on a single-user server its own account.
+        """
+        if viewer.scoped and not viewer.admin:
+            raise Forbidden("Only an administrator may pin or unpin a staged dataset.")
+        record = self.area.record(dataset_id)
+        if record is None:
+            raise NotFound(f"There is no staged dataset {dataset_id!r}.")
+        record.pinned = pinned
+        await self._io(self.area.touch, record, record.last_used)
+        self._forget_records()
+        return {"id": record.id, "pinned": record.pinned, "owner": record.owner}
 
     async def shutdown(self) -> None:
         """Stop the sweeper; staging threads stop at their next chunk, their state kept for resume."""
@@ -292,6 +352,7 @@ class StagingService:
         if self._sweeper is not None:
             self._sweeper.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._quick.shutdown(wait=False, cancel_futures=True)
 
 
 async def kernel_mounts(engine: Engine) -> set[Path]:

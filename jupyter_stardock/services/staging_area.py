@@ -64,13 +64,22 @@ class StagingArea:
         self.requests = root / "requests"
 
     def ensure(self) -> None:
-        for folder in (self.root, self.store, self.tmp, self.datasets, self.meta, self.requests):
-            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+        # A new area is the server's alone: in a hub, other users must not reach a
+        # dataset by guessing its path (kernels get theirs by a bind mount).
+        # An operator's existing folder keeps the permissions they gave it.
+        if not self.root.exists():
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700)
+        for folder in (self.store, self.tmp, self.datasets, self.meta, self.requests):
+            folder.mkdir(mode=0o755, exist_ok=True)
 
     # -- requests ---------------------------------------------------------
 
     def save_request(self, request: StagingRequest) -> None:
         _write_json(self.requests / f"{request.id}.json", request.to_json())
+
+    def forget_request(self, request: StagingRequest) -> None:
+        (self.requests / f"{request.id}.json").unlink(missing_ok=True)
 
     def load_requests(self) -> Iterator[StagingRequest]:
         for path in sorted(self.requests.glob("*.json")):
@@ -90,8 +99,9 @@ class StagingArea:
     def blob(self, sha256: str) -> Path:
         return self.store / sha256[:2] / sha256
 
-    def new_tmp(self, request: StagingRequest, index: int) -> Path:
-        return self.tmp / f"{request.id}-{index}-{secrets.token_hex(4)}"
+    def tmp_of(self, request: StagingRequest, index: int) -> Path:
+        """Where a file's download goes; one cut by a restart is found here again."""
+        return self.tmp / f"{request.id}-{index}"
 
     @contextlib.contextmanager
     def store_lock(self) -> Iterator[None]:
@@ -103,7 +113,7 @@ class StagingArea:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def adopt_blob(self, tmp: Path | None, sha256: str, target: Path, *, keep_mode: bool) -> None:
+    def adopt_blob(self, tmp: Path | None, sha256: str, target: Path) -> None:
         """Put ``tmp`` in the store as ``sha256`` (unless it is there), and link it to ``target``."""
         blob = self.blob(sha256)
         with self.store_lock():
@@ -112,8 +122,7 @@ class StagingArea:
                     tmp.unlink(missing_ok=True)
             elif tmp is not None:
                 blob.parent.mkdir(exist_ok=True)
-                if not keep_mode:
-                    os.chmod(tmp, 0o444)
+                os.chmod(tmp, 0o444)
                 os.replace(tmp, blob)
             else:
                 raise FileNotFoundError(blob)
@@ -144,9 +153,8 @@ class StagingArea:
         (partial / MANIFEST_NAME).write_text(json.dumps(manifest_of(request), indent=1))
         for folder in (partial, *[p for p in partial.rglob("*") if p.is_dir()]):
             os.chmod(folder, 0o555)
-        final = self.final(request.dataset)
-        if not final.exists():
-            os.rename(partial, final)
+        # Fails if a dataset of that name appeared meanwhile (it holds a manifest at least).
+        os.rename(partial, self.final(request.dataset))
         _write_json(self.meta / f"{record.id}.json", asdict(record))
 
     def records(self) -> list[DatasetRecord]:

@@ -20,7 +20,7 @@ from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.archives import Archive, Archives, Located, read_chunks, sha256_of, try_reflink
+from ..core.archives import CHUNK, Archive, Archives, Located, read_chunks, sha256_of, try_reflink
 from ..core.staging import UNFINISHED, FileState, StagingRequest
 from ..errors import InUse, QuotaExceeded, StarDockError
 from .staging_area import DatasetRecord, StagingArea
@@ -72,7 +72,6 @@ class StagingRun:
         partial = self.area.partial(request)
         try:
             request.state = "staging"
-            self._drop_tmp(request)  # a download cut by a restart starts again
             partial.mkdir(mode=0o755, exist_ok=True)
             self._locate_all(request, cancel)
             for index, f in enumerate(request.files):
@@ -119,21 +118,20 @@ class StagingRun:
                 continue
             found = self.archives.get(f.archive).locate(f.file_id)
             f.source, f.size, f.expected_sha256 = found.source, found.size, found.sha256
-        self._check_quota(request, extra=0)
+        self._check_quota(request)
         self.area.save_request(request)
 
-    def _check_quota(
-        self, request: StagingRequest, extra: int, file: FileState | None = None
-    ) -> None:
+    def _check_quota(self, request: StagingRequest, file: FileState | None = None) -> None:
         """QuotaExceeded naming the first file past the owner's quota (their datasets and stagings)."""
         quota = self.limits.quota_bytes
         if quota is None:
             return
         used = sum(r.bytes for r in self.area.records() if r.owner == request.owner)
         used += self.others(request.owner)
-        total = used + extra
+        total = used
         for f in request.files:
-            total += f.size if f.size is not None else f.bytes_done
+            # What the archive said, or what came so far (more, if it said too little).
+            total += max(f.size or 0, f.bytes_done)
             if total > quota and (file is None or f is file):
                 raise QuotaExceeded(
                     f"Staging {f.archive}:{f.file_id} would pass your quota of {_size(quota)} for "
@@ -154,7 +152,7 @@ class StagingRun:
         if f.expected_sha256 and self.area.blob(f.expected_sha256).exists():
             with_blob = True
             try:
-                self.area.adopt_blob(None, f.expected_sha256, target, keep_mode=False)
+                self.area.adopt_blob(None, f.expected_sha256, target)
             except FileNotFoundError:
                 with_blob = False  # swept away meanwhile: fetch it
             if with_blob:
@@ -164,9 +162,9 @@ class StagingRun:
                     "stored",
                 )
                 return
-        tmp = self.area.new_tmp(request, index)
+        tmp = self.area.tmp_of(request, index)
         located = Located(f.archive, f.file_id, f.source, f.size, f.expected_sha256)
-        f.how, keep_mode = self._fetch(request, archive, located, f, tmp, cancel)
+        f.how = self._fetch(request, archive, located, f, tmp, cancel)
         sha = f.sha256 = f.sha256 or sha256_of(tmp)
         if f.expected_sha256 and f.expected_sha256 != sha:
             tmp.unlink(missing_ok=True)
@@ -175,7 +173,13 @@ class StagingRun:
                 f"(expected sha256 {f.expected_sha256}, got {sha}); nothing was staged. "
                 "The archive's copy may be damaged: tell its operator."
             )
-        self.area.adopt_blob(tmp, sha, target, keep_mode=keep_mode)
+        if f.how == "link":
+            # The archive's own file, linked: it stays out of the store (whose files go
+            # when nothing else links them, which an archive's file always would).
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, target)
+        else:
+            self.area.adopt_blob(tmp, sha, target)
 
     def _fetch(
         self,
@@ -185,37 +189,50 @@ class StagingRun:
         f: FileState,
         tmp: Path,
         cancel: Callable[[], None],
-    ) -> tuple[str, bool]:
+    ) -> str:
         """Bring the bytes to ``tmp``: a hard link or reflink when the tiers allow, else a copy."""
+        have = tmp.stat().st_size if tmp.exists() else 0
+        if f.size is not None and have > f.size:
+            have = 0  # not this file's bytes after all
+        if have and have == f.size:
+            f.bytes_done = have  # all there when the server stopped: only its checksum is left
+            return "copy"
         local = archive.local_path(located)
-        if local is not None and archive.bandwidth is None:
-            if getattr(archive, "link", False):
+        if local is not None and archive.bandwidth is None and not have:
+            if archive.link:
                 try:
                     os.link(local, tmp)
                     f.bytes_done = local.stat().st_size
-                    return "link", True
+                    return "link"
                 except OSError:
                     pass
             if try_reflink(local, tmp):
                 f.bytes_done = local.stat().st_size
-                return "reflink", False
+                return "reflink"
         digest = hashlib.sha256()
         last_save = time.monotonic()
-        with archive.open(located) as stream, open(tmp, "wb") as out:
+        stream, start = archive.open(located, have)
+        with stream, open(tmp, "r+b" if start else "wb") as out:
+            # A download cut by a restart goes on where it stopped: the bytes it has
+            # are hashed again, the rest comes from the archive.
+            while start and out.tell() < start:
+                digest.update(out.read(min(CHUNK, start - out.tell())))
+            out.truncate(start)
+            f.bytes_done = start
             for chunk in read_chunks(stream, archive.bandwidth):
                 cancel()
                 out.write(chunk)
                 digest.update(chunk)
                 f.bytes_done += len(chunk)
                 if f.size is None or f.bytes_done > f.size:
-                    self._check_quota(request, extra=f.bytes_done - (f.size or 0), file=f)
+                    self._check_quota(request, file=f)
                 if time.monotonic() - last_save > self.limits.progress_seconds:
                     self.area.save_request(request)
                     last_save = time.monotonic()
         if f.size is None:
             f.size = f.bytes_done
         f.sha256 = digest.hexdigest()
-        return "copy", False
+        return "copy"
 
     def _publish(self, request: StagingRequest) -> None:
         if self.area.final(request.dataset).exists():

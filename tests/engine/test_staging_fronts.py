@@ -65,6 +65,11 @@ async def test_the_cli_stages_a_file_list(server: ServerInfo, tmp_path: Path) ->
     refused = await cli(server, "tape:private/obs0.fits", "--dataset", "nope")
     assert refused.returncode == 1
     assert "tape:private/obs0.fits (only ana may read it)" in refused.stderr
+    pinned = await cli(server, "--pin", "cli-obs")
+    assert pinned.returncode == 0, pinned.stderr
+    assert "The staged dataset 'cli-obs' is pinned: it never expires." in pinned.stdout
+    meta = json.loads((tmp_path / "staging" / "meta" / "cli-obs.json").read_text())
+    assert meta["pinned"] is True
     missing = await cli(server, "tape:raw/none.fits", "--dataset", "nope")
     assert missing.returncode == 1
     assert "The archive 'tape' has no file 'raw/none.fits'." in missing.stdout + missing.stderr

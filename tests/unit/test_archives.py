@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_stardock.core.archives import AccessRule, Archives, FolderArchive, HttpArchive
+from jupyter_stardock.core.archive_access import AccessRule
+from jupyter_stardock.core.archives import Archives, FolderArchive, HttpArchive
 from jupyter_stardock.core.staging import parse_file_list, safe_relative
 from jupyter_stardock.errors import Forbidden, NotFound, RecipeError, StarDockError
 
@@ -172,8 +173,13 @@ def test_http_archive_urls_ids_and_digest(file_service: str) -> None:
     assert isinstance(archive, HttpArchive)
     found = archive.locate(file_id)
     assert found.size == 40 and found.sha256 == hashlib.sha256(b"FITS" * 10).hexdigest()
-    with archive.open(found) as stream:
-        assert stream.read() == b"FITS" * 10
+    stream, start = archive.open(found)
+    with stream:
+        assert (stream.read(), start) == (b"FITS" * 10, 0)
+    # This service has no ranges: asked for the rest, it sends it all, and says so.
+    stream, start = archive.open(found, 8)
+    with stream:
+        assert (stream.read(), start) == (b"FITS" * 10, 0)
     with pytest.raises(NotFound, match=re.escape("has no file 'raw/nope.fits'")):
         archive.locate("raw/nope.fits")
     # An encoded '..' in a URL decodes to a path that leaves the root: refused.
