@@ -28,10 +28,18 @@ from typing import Any, Protocol
 from ..core.users import Viewer
 from ..engine import Engine
 from ..errors import InUse, NotFound, StarDockError
+from ..hub.service_client import ServiceClient
 from .container import ContainerKernel
 from .provisioner import StarDockProvisioner
 
-__all__ = ["KernelPauses", "Managers", "guard_culler", "idle_pauser", "pause_idle_kernels"]
+__all__ = [
+    "KernelPauses",
+    "Managers",
+    "RemotePauses",
+    "guard_culler",
+    "idle_pauser",
+    "pause_idle_kernels",
+]
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +129,25 @@ def touch(kernel: Any) -> None:
         kernel.last_activity = datetime.now(UTC)
 
 
-def guard_culler(managers: Any, pauses: KernelPauses) -> None:
+class PausedCheck(Protocol):
+    async def is_paused(self, internal: str) -> bool: ...
+
+
+class RemotePauses:
+    """Remote mode: the hub service holds the containers, so it says which kernels are paused."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def is_paused(self, internal: str) -> bool:
+        try:
+            kernels = (await self.client.request("GET", "kernels"))["kernels"]
+        except (StarDockError, KeyError, TypeError):
+            return False  # unsure: the culler judges it as any kernel
+        return any(k.get("id") == internal and k.get("state") == "paused" for k in kernels)
+
+
+def guard_culler(managers: Any, pauses: PausedCheck) -> None:
     """Make jupyter_server's culler pass over paused kernels (their idleness is chosen, not dead).
 
     Wraps the manager instance's ``cull_kernel_if_idle``, which its periodic

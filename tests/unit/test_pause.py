@@ -162,3 +162,28 @@ def test_the_culler_passes_over_paused_kernels() -> None:
 
     asyncio.run(cull())
     assert culled == ["idle"]
+
+
+def test_a_remote_server_asks_the_service_which_kernels_are_paused() -> None:
+    from jupyter_stardock.errors import EngineUnavailable
+    from jupyter_stardock.kernels.pause import RemotePauses
+
+    class Service:
+        answer: Any = {"kernels": [{"id": "a", "state": "paused"}, {"id": "b", "state": "running"}]}
+
+        async def request(self, method: str, path: str) -> Any:
+            assert (method, path) == ("GET", "kernels")
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+    service = Service()
+    pauses = RemotePauses(service)  # type: ignore[arg-type]
+
+    async def check(kernel_id: str) -> bool:
+        return await pauses.is_paused(kernel_id)
+
+    assert asyncio.run(check("a")) is True
+    assert asyncio.run(check("b")) is False
+    service.answer = EngineUnavailable("down")
+    assert asyncio.run(check("a")) is False  # unsure: culled as any kernel
