@@ -3,6 +3,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { StarDockModel } from '../model';
+import { KernelAction } from '../pause';
 import { buildProblem, draftToRecipe, IDraft, IRecipeProblem, sameRecipe } from '../recipe';
 import {
   FRONTEND_VERSION,
@@ -39,6 +40,8 @@ export interface IPanelActions {
   stopKernel: (kernel: IKernelInfo) => void;
   showOutputs: (kernel: IKernelInfo) => void;
   archiveUrl: (archive: IArchive) => string;
+  /** issue 17: pause, resume, suspend or restore a kernel. */
+  kernelAction?: (kernelId: string, action: KernelAction) => void;
 }
 
 export interface IStarDockPanelProps {
@@ -148,6 +151,9 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         onStop={actions.stopKernel}
         onShowOutputs={actions.showOutputs}
         archiveUrl={actions.archiveUrl}
+        suspended={state.suspended}
+        notice={state.kernelNotice}
+        onKernelAction={actions.kernelAction}
       />
       {state.listsError && <p className="jp-StarDock-section jp-StarDock-hint">{state.listsError}</p>}
       <StatusSection state={state} trans={trans} />
