@@ -259,7 +259,13 @@ class KernelSuspender:
                 "hub, start it again from JupyterLab (its variables stay in its outputs folder)."
             )
         managers: Any = self._managers()
-        new_id = str(await managers.start_kernel(kernel_name=record.kernel_name))
+        try:
+            new_id = str(await managers.start_kernel(kernel_name=record.kernel_name))
+        except KeyError as err:  # jupyter_client's NoSuchKernel
+            raise NotFound(
+                f"The kernelspec {record.kernel_name} of the suspended kernel is gone (its "
+                "environment was removed); build the environment again, then restore."
+            ) from err
         try:
             kernel = self.pauses.container(new_id)
             engine = self.pauses.engine
