@@ -94,7 +94,7 @@ export class StarDockModel implements IDisposable {
     if (value > 0 && !this._isDisposed) {
       this._poll = new Poll({
         auto: false,
-        factory: () => Promise.all([this.refresh(), this.refreshLists(), this.refreshSuspended()]),
+        factory: () => Promise.all([this.refresh(), this.refreshLists()]),
         // Failures are already shown in the banner; a fixed pace lets the panel
         // notice promptly when the engine comes back.
         frequency: { interval: value * 1000, backoff: false },
