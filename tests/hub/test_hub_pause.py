@@ -38,6 +38,8 @@ def test_a_user_pauses_and_resumes_their_kernel_through_the_service(hub: Hub) ->
         assert paused(container)
         code, body = hub.status("POST", f"/user/sdana{base}/pause", "sdana", {})
         assert code == 409 and "paused already" in body["message"]
+        code, body = hub.status("POST", f"/user/sdana{base}/suspend", "sdana", {})
+        assert code == 409 and "not available in a hub yet" in body["message"]
         assert hub.as_user("sdana", "POST", f"{base}/resume", {})["state"] == "running"
         assert not paused(container)
     finally:
