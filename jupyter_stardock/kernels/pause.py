@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -28,10 +27,18 @@ from typing import Any, Protocol
 from ..core.users import Viewer
 from ..engine import Engine
 from ..errors import InUse, NotFound, StarDockError
+from ..hub.service_client import ServiceClient
 from .container import ContainerKernel
-from .provisioner import StarDockProvisioner
 
-__all__ = ["KernelPauses", "Managers", "guard_culler", "idle_pauser", "pause_idle_kernels"]
+__all__ = [
+    "KernelPauses",
+    "Managers",
+    "RemotePauses",
+    "guard_culler",
+    "idle_pauser",
+    "pause_idle_kernels",
+    "thaw",
+]
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +70,13 @@ class KernelPauses:
         self.engine = engine
         self._managers = managers
         self._resolve = resolve
-        #: The kernels the idle pauser paused (internal id -> when): reported, never culled.
-        self.idle_paused: dict[str, float] = {}
 
     def container(self, internal: str) -> ContainerKernel:
         """The container kernel behind the kernel manager's id ``internal``."""
         kernel = self._managers().get_kernel(internal)
-        provisioner = getattr(kernel, "provisioner", None)
-        target = provisioner.container if isinstance(provisioner, StarDockProvisioner) else None
-        if target is None or target.container_id is None:
+        # The StarDockProvisioner's container (not imported here: it imports this module).
+        target = getattr(getattr(kernel, "provisioner", None), "container", None)
+        if not isinstance(target, ContainerKernel) or target.container_id is None:
             raise NotFound(
                 f"Kernel {internal!r} does not run in a StarDock container, so it cannot be "
                 "paused or suspended."
@@ -103,7 +108,6 @@ class KernelPauses:
         if await self.state_of(kernel) != "paused":
             raise InUse(f"Kernel {kernel_id} is not paused, so there is nothing to resume.")
         await self.engine.run(self.engine.unpause_container_sync, kernel.container_id or "")
-        self.idle_paused.pop(internal, None)
         touch(self._managers().get_kernel(internal))
         return {"id": kernel_id, "state": "running"}
 
@@ -115,13 +119,43 @@ class KernelPauses:
             return False
 
 
+async def thaw(kernel: ContainerKernel) -> None:
+    """Resume the container if it is paused (before a shutdown or restart); never raises."""
+    engine, container = kernel.engine, kernel.container_id
+    if not container:
+        return
+    try:
+        if container_state(await engine.run(engine.inspect_container_sync, container)) == "paused":
+            await engine.run(engine.unpause_container_sync, container)
+    except StarDockError:
+        pass  # the shutdown goes on as for any kernel: after its wait, a kill
+
+
 def touch(kernel: Any) -> None:
     # A resume is activity: the time spent paused must not count as idle for the culler.
     if hasattr(kernel, "last_activity"):
         kernel.last_activity = datetime.now(UTC)
 
 
-def guard_culler(managers: Any, pauses: KernelPauses) -> None:
+class PausedCheck(Protocol):
+    async def is_paused(self, internal: str) -> bool: ...
+
+
+class RemotePauses:
+    """Remote mode: the hub service holds the containers, so it says which kernels are paused."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self.client = client
+
+    async def is_paused(self, internal: str) -> bool:
+        try:
+            kernels = (await self.client.request("GET", "kernels"))["kernels"]
+        except (StarDockError, KeyError, TypeError):
+            return False  # unsure: the culler judges it as any kernel
+        return any(k.get("id") == internal and k.get("state") == "paused" for k in kernels)
+
+
+def guard_culler(managers: Any, pauses: PausedCheck) -> None:
     """Make jupyter_server's culler pass over paused kernels (their idleness is chosen, not dead).
 
     Wraps the manager instance's ``cull_kernel_if_idle``, which its periodic
@@ -165,7 +199,6 @@ async def pause_idle_kernels(
             await pauses.engine.run(pauses.engine.pause_container_sync, kernel.container_id or "")
         except (StarDockError, KeyError):
             continue  # not a container kernel, or gone meanwhile
-        pauses.idle_paused[internal] = time.time()
         log.info("StarDock: paused kernel %s after %.0f s idle (pause_idle_after)", internal, idle)
         paused.append(internal)
     return paused

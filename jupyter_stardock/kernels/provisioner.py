@@ -43,6 +43,7 @@ from .container import ContainerKernel
 from .host import KernelHost, host_for, standalone_host
 from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
 from .notebooks import session_notebooks  # issue 17
+from .pause import thaw  # issue 17
 from .runtime import connection_key, folders_are_ours, ipc_parent, runtime_root
 from .settings import ContainerSettings
 from .workdir import WorkFolder, release_work_folder, work_folder_for
@@ -435,17 +436,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         return self._kernel
 
     async def shutdown_requested(self, restart: bool = False) -> None:
-        # A paused kernel cannot read the shutdown request just sent to it: thawed,
-        # it ends cleanly instead of being killed at the end of the wait. (poll()
-        # needs nothing: the engine counts a paused container as running.)
-        kernel = self._kernel
-        if kernel is None or not kernel.container_id:
-            return
-        try:
-            data = await kernel.engine.run(
-                kernel.engine.inspect_container_sync, kernel.container_id
-            )
-            if ((data or {}).get("State") or {}).get("Paused"):
-                await kernel.engine.run(kernel.engine.unpause_container_sync, kernel.container_id)
-        except StarDockError:
-            pass  # the shutdown goes on as for any kernel: after its wait, a kill
+        # A paused kernel cannot read the shutdown request just sent: thawed, it ends
+        # cleanly. (poll() needs nothing: the engine counts a paused container as running.)
+        if self._kernel is not None:
+            await thaw(self._kernel)

@@ -198,6 +198,13 @@ class KernelSuspender:
 
     async def suspend(self, viewer: Viewer, kernel_id: str) -> SuspendRecord:
         internal, kernel = self.pauses.lookup(viewer, kernel_id)
+        if not self.local:
+            # The user's server holds the kernel JupyterLab talks to; the service cannot
+            # start it again there, so a suspend would be a shutdown with no way back.
+            raise InUse(
+                "Suspending a kernel is not available in a hub yet (it could not be restored "
+                "from here); pause it instead to free its CPU and keep its memory."
+            )
         engine = self.pauses.engine
         if await self.pauses.state_of(kernel) == "paused":
             await engine.run(engine.unpause_container_sync, kernel.container_id or "")
@@ -253,13 +260,14 @@ class KernelSuspender:
 
     async def restore(self, viewer: Viewer, kernel_id: str) -> dict[str, Any]:
         record = self.records.get(viewer, kernel_id)
-        if not self.local:
-            raise NotFound(
-                "Restoring a suspended kernel is done from the server the kernel ran on; in a "
-                "hub, start it again from JupyterLab (its variables stay in its outputs folder)."
-            )
         managers: Any = self._managers()
-        new_id = str(await managers.start_kernel(kernel_name=record.kernel_name))
+        try:
+            new_id = str(await managers.start_kernel(kernel_name=record.kernel_name))
+        except KeyError as err:  # jupyter_client's NoSuchKernel
+            raise NotFound(
+                f"The kernelspec {record.kernel_name} of the suspended kernel is gone (its "
+                "environment was removed); build the environment again, then restore."
+            ) from err
         try:
             kernel = self.pauses.container(new_id)
             engine = self.pauses.engine

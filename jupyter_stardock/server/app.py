@@ -41,7 +41,7 @@ from ..services.staging import StagingService  # issue 19
 from ..services.status import EngineHealth
 from . import contents_guard
 from .kernelspecs import RemoteKernelspecs, launchable_kernelspecs
-from .pause_handlers import wire_pauses  # issue 17
+from .pause_handlers import wire_pauses, wire_remote_pauses  # issue 17
 from .routes import routes
 from .staging_wiring import make_staging  # issue 19
 
@@ -344,6 +344,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
                 self.remote_kernelspecs = RemoteKernelspecs(
                     self.remote, self.kernelspecs, every=self.kernel_sync_seconds, log=self.log
                 )
+            wire_remote_pauses(self)  # issue 17: the culler leaves kernels paused in the service
             self.log.info(
                 "StarDock %s in remote mode, using the service at %s", __version__, self.service_url
             )

@@ -22,7 +22,7 @@ from tornado.ioloop import IOLoop
 
 from ..core.users import Viewer
 from ..errors import NotFound
-from ..kernels.pause import KernelPauses, guard_culler, idle_pauser
+from ..kernels.pause import KernelPauses, RemotePauses, guard_culler, idle_pauser
 from ..kernels.suspend import KernelSuspender
 from .handlers import JSONBodyMixin, UserMixin
 
@@ -34,6 +34,7 @@ __all__ = [
     "SuspendedHandler",
     "start_idle_pauser",
     "wire_pauses",
+    "wire_remote_pauses",
 ]
 
 
@@ -61,6 +62,12 @@ def wire_pauses(app: Any) -> None:
     )
     guard_culler(managers, app.kernel_pauses)
     start_idle_pauser(app)
+
+
+def wire_remote_pauses(app: Any) -> None:
+    """Remote mode: the culler here asks the service which kernels are paused, and leaves those."""
+    if app.remote is not None and app.serverapp is not None:
+        guard_culler(app.serverapp.kernel_manager, RemotePauses(app.remote))
 
 
 def start_idle_pauser(app: Any) -> None:

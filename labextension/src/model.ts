@@ -6,7 +6,7 @@
  */
 
 import { KernelAPI, ServerConnection } from '@jupyterlab/services';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -15,6 +15,7 @@ import { sleep } from './buildLog';
 import { Builds } from './builds';
 import { Get, readCatalog, readLists } from './lists';
 import { Messages, recipeProblem } from './messages';
+import { actionSentence, IKernelActionReply, ISuspendedKernel, KernelAction } from './pause';
 import { draftToRecipe, IDraft, recipeToDraft, sameRecipe } from './recipe';
 import { requestAPI, ResponseError } from './request';
 import { Stager } from './staging';
@@ -38,6 +39,7 @@ export class StarDockModel implements IDisposable {
   constructor(options: StarDockModel.IOptions = {}) {
     const trans = (options.translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     this._messages = new Messages(trans);
+    this._trans = trans;
     this._serverSettings = options.serverSettings ?? ServerConnection.makeSettings();
     this._shutdownKernel =
       options.shutdownKernel ?? (id => KernelAPI.shutdownKernel(id, this._serverSettings));
@@ -146,6 +148,7 @@ export class StarDockModel implements IDisposable {
       this.refresh(),
       this.loadCatalog(),
       this.refreshLists(),
+      this.refreshSuspended(),
       this.resumeBuild()
     ]);
     void this.check();
@@ -303,6 +306,33 @@ export class StarDockModel implements IDisposable {
     }
   }
 
+  // -- issue 17: pause, resume, suspend, restore ---------------------------
+
+  /** Do `action` on a kernel; what it did (or why not) goes to `kernelNotice`. Never rejects. */
+  async kernelAction(id: string, action: KernelAction): Promise<void> {
+    try {
+      const reply = await requestAPI<IKernelActionReply>(
+        `kernels/${encodeURIComponent(id)}/${action}`,
+        { method: 'POST', body: '{}' },
+        this._serverSettings
+      );
+      this._update({ kernelNotice: actionSentence(this._trans, action, reply) });
+    } catch (error) {
+      this._update({ kernelNotice: this._messages.sentence(error) });
+    }
+    await Promise.all([this.refreshLists(), this.refreshSuspended()]);
+  }
+
+  /** Read the suspended kernels; a failure keeps what the panel showed. Never rejects. */
+  async refreshSuspended(): Promise<void> {
+    try {
+      const reply = await this._get<{ suspended: ISuspendedKernel[] }>('suspended');
+      this._update({ suspended: reply.suspended });
+    } catch {
+      // An older server has no such list: the panel just shows none.
+    }
+  }
+
   dispose(): void {
     if (this._isDisposed) {
       return;
@@ -355,6 +385,7 @@ export class StarDockModel implements IDisposable {
   }
 
   private _messages: Messages;
+  private _trans: TranslationBundle; // issue 17
   private _builds: Builds;
   private _serverSettings: ServerConnection.ISettings;
   private _shutdownKernel: (id: string) => Promise<void>;

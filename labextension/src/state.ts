@@ -3,6 +3,7 @@
  * no side effects). `StarDockModel` re-exports these names in its namespace.
  */
 
+import { ISuspendedKernel } from './pause';
 import { EMPTY_DRAFT, IDraft, IRecipeProblem } from './recipe';
 import {
   IApp,
@@ -106,6 +107,9 @@ export interface IState {
   readonly listsError: string | null;
   /** Kernels being stopped. */
   readonly stopping: readonly string[];
+  // issue 17: suspended kernels, and what the last pause/resume/suspend/restore said
+  readonly suspended: readonly ISuspendedKernel[] | null;
+  readonly kernelNotice: string | null;
 }
 
 /** What the panel shows before the server answered anything. */
@@ -128,7 +132,9 @@ export function emptyState(): IState {
     kernels: null,
     archives: null,
     listsError: null,
-    stopping: []
+    stopping: [],
+    suspended: null,
+    kernelNotice: null
   };
 }
 

@@ -162,3 +162,72 @@ def test_the_culler_passes_over_paused_kernels() -> None:
 
     asyncio.run(cull())
     assert culled == ["idle"]
+
+
+def test_a_remote_server_asks_the_service_which_kernels_are_paused() -> None:
+    from jupyter_stardock.errors import EngineUnavailable
+    from jupyter_stardock.kernels.pause import RemotePauses
+
+    class Service:
+        answer: Any = {"kernels": [{"id": "a", "state": "paused"}, {"id": "b", "state": "running"}]}
+
+        async def request(self, method: str, path: str) -> Any:
+            assert (method, path) == ("GET", "kernels")
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer
+
+    service = Service()
+    pauses = RemotePauses(service)  # type: ignore[arg-type]
+
+    async def check(kernel_id: str) -> bool:
+        return await pauses.is_paused(kernel_id)
+
+    assert asyncio.run(check("a")) is True
+    assert asyncio.run(check("b")) is False
+    service.answer = EngineUnavailable("down")
+    assert asyncio.run(check("a")) is False  # unsure: culled as any kernel
+
+
+def test_kernels_are_found_by_their_owners_ids_only() -> None:
+    from jupyter_stardock.server.pause_handlers import wire_pauses
+
+    class Managers:
+        def __init__(self) -> None:
+            self.ids = {"mine", "internal-1"}
+
+        def __contains__(self, kernel_id: str) -> bool:
+            return kernel_id in self.ids
+
+    class HubKernels:
+        def owned_id(self, viewer: Viewer, kernel_id: str) -> str:
+            if (viewer.name, kernel_id) != ("ana", "hers"):
+                raise NotFound(f"There is no kernel {kernel_id!r}.")
+            return "internal-1"
+
+    def app(mode: str) -> Any:
+        managers = Managers()
+        managers.cull_kernel_if_idle = lambda kernel_id: None  # type: ignore[attr-defined]
+        return SimpleNamespace(
+            mode=mode,
+            serverapp=SimpleNamespace(kernel_manager=managers),
+            engine=None,
+            state_dir="/nonexistent",
+            hub_kernels=HubKernels(),
+            forget_service_kernel=lambda internal: None,
+            pause_idle_after=0,
+        )
+
+    local = app("local")
+    wire_pauses(local)
+    resolve = local.kernel_pauses._resolve
+    assert resolve(Viewer("x"), "mine") == "mine"
+    with pytest.raises(NotFound, match="There is no kernel 'theirs' on this server"):
+        resolve(Viewer("x"), "theirs")
+
+    service = app("service")
+    wire_pauses(service)
+    resolve = service.kernel_pauses._resolve
+    assert resolve(Viewer("ana", scoped=True), "hers") == "internal-1"
+    with pytest.raises(NotFound):
+        resolve(Viewer("ben", scoped=True), "hers")  # another user's kernel: unknown

@@ -1,9 +1,18 @@
 import { Time } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { downloadIcon, folderIcon, stopIcon } from '@jupyterlab/ui-components';
+import {
+  downloadIcon,
+  folderIcon,
+  historyIcon,
+  pauseIcon,
+  runIcon,
+  saveIcon,
+  stopIcon
+} from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { formatBytes } from '../format';
+import { ISuspendedKernel, KernelAction } from '../pause';
 import { IApp, IArchive, IDataset, IEnvironment, IKernelInfo } from '../tokens';
 import { recipeSummary } from './EnvironmentsSection';
 import { IconButton, ListItem, Section } from './Section';
@@ -23,6 +32,10 @@ export interface IKernelsSectionProps {
   onStop: (kernel: IKernelInfo) => void;
   onShowOutputs: (kernel: IKernelInfo) => void;
   archiveUrl: (archive: IArchive) => string;
+  // issue 17: pause, resume, suspend; restore a suspended kernel
+  suspended?: readonly ISuspendedKernel[] | null;
+  notice?: string | null;
+  onKernelAction?: (kernelId: string, action: KernelAction) => void;
 }
 
 /** Running StarDock kernels with their outputs, and the archives of stopped ones. */
@@ -69,6 +82,14 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
                   onClick={() => props.onShowOutputs(kernel)}
                   disabled={!kernel.outputs}
                 />
+                {props.onKernelAction && (
+                  <PauseButtons
+                    kernel={kernel}
+                    title={title}
+                    trans={trans}
+                    onAction={props.onKernelAction}
+                  />
+                )}
                 <IconButton
                   icon={stopIcon}
                   label={trans.__('Stop the kernel %1 and archive its outputs', title)}
@@ -80,6 +101,15 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
           })}
         </ul>
       </Section>
+      {props.notice && <p className="jp-StarDock-hint jp-StarDock-kernelNotice">{props.notice}</p>}
+      {props.onKernelAction && !!props.suspended?.length && (
+        <SuspendedSection
+          suspended={props.suspended}
+          describe={id => environmentSummary(id)}
+          trans={trans}
+          onRestore={id => props.onKernelAction?.(id, 'restore')}
+        />
+      )}
       <Section title={trans.__('Archived outputs')} busy={archives === null}>
         {archives !== null && !archives.length && (
           <p className="jp-StarDock-hint">
@@ -131,5 +161,77 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
         )}
       </Section>
     </>
+  );
+}
+
+/** issue 17: pause or resume (by the container's state) and suspend a running kernel. */
+function PauseButtons(props: {
+  kernel: IKernelInfo;
+  title: string;
+  trans: TranslationBundle;
+  onAction: (kernelId: string, action: KernelAction) => void;
+}): JSX.Element {
+  const { kernel, title, trans, onAction } = props;
+  const paused = kernel.state === 'paused';
+  return (
+    <>
+      {paused ? (
+        <IconButton
+          icon={runIcon}
+          label={trans.__('Resume the kernel %1', title)}
+          onClick={() => onAction(kernel.id, 'resume')}
+        />
+      ) : (
+        <IconButton
+          icon={pauseIcon}
+          label={trans.__('Pause the kernel %1: memory kept, no CPU used', title)}
+          onClick={() => onAction(kernel.id, 'pause')}
+          disabled={kernel.state !== 'running'}
+        />
+      )}
+      <IconButton
+        icon={saveIcon}
+        label={trans.__('Suspend the kernel %1: save its variables and stop it', title)}
+        onClick={() => onAction(kernel.id, 'suspend')}
+      />
+    </>
+  );
+}
+
+/** issue 17: suspended kernels, each with what was saved, and a restore button. */
+function SuspendedSection(props: {
+  suspended: readonly ISuspendedKernel[];
+  describe: (environment: string) => string;
+  trans: TranslationBundle;
+  onRestore: (kernelId: string) => void;
+}): JSX.Element {
+  const { trans } = props;
+  return (
+    <Section title={trans.__('Suspended kernels')}>
+      <ul className="jp-StarDock-list">
+        {props.suspended.map(record => {
+          const title = props.describe(record.environment);
+          const skipped = Object.keys(record.skipped);
+          return (
+            <ListItem
+              key={record.kernel_id}
+              title={title || record.kernel_id}
+              details={[
+                trans.__('suspended %1', Time.formatHuman(new Date(record.suspended_at * 1000))),
+                trans.__('saved: %1', record.saved.join(', ') || trans.__('nothing')),
+                skipped.length ? trans.__('not saved: %1', skipped.join(', ')) : ''
+              ]}
+              data={{ suspended: record.kernel_id }}
+            >
+              <IconButton
+                icon={historyIcon}
+                label={trans.__('Restore the kernel %1 with its variables', title)}
+                onClick={() => props.onRestore(record.kernel_id)}
+              />
+            </ListItem>
+          );
+        })}
+      </ul>
+    </Section>
   );
 }

@@ -4,6 +4,7 @@ import React from 'react';
 
 import { StarDockModel } from '../model';
 import { Stager } from '../staging';
+import { KernelAction } from '../pause';
 import { buildProblem, draftToRecipe, IDraft, IRecipeProblem, sameRecipe } from '../recipe';
 import {
   FRONTEND_VERSION,
@@ -40,6 +41,8 @@ export interface IPanelActions {
   stopKernel: (kernel: IKernelInfo) => void;
   showOutputs: (kernel: IKernelInfo) => void;
   archiveUrl: (archive: IArchive) => string;
+  /** issue 17: pause, resume, suspend or restore a kernel. */
+  kernelAction?: (kernelId: string, action: KernelAction) => void;
 }
 
 export interface IStarDockPanelProps {
@@ -155,6 +158,9 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         onStop={actions.stopKernel}
         onShowOutputs={actions.showOutputs}
         archiveUrl={actions.archiveUrl}
+        suspended={state.suspended}
+        notice={state.kernelNotice}
+        onKernelAction={actions.kernelAction}
       />
       {state.listsError && <p className="jp-StarDock-section jp-StarDock-hint">{state.listsError}</p>}
       <StatusSection state={state} trans={trans} />
