@@ -65,6 +65,11 @@ class RegistryService:
         #: Why the registry cannot be used at all (bad settings), said on every use.
         self.problem = problem
 
+    @property
+    def address(self) -> str:
+        """Where the registry's API is, for messages ("" when the settings are unusable)."""
+        return self.registry.url if self.registry else ""
+
     def _where(self, local_tag: str) -> tuple[str, str]:
         """The registry's name and tag for a local tag: ``stardock/env:abc`` is ``env:abc``."""
         repository, tag = repository_and_tag(local_tag)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_stardock.cli.doctor import registry_checks
+from jupyter_stardock.config import StarDockSettings
 from jupyter_stardock.core.catalog import Catalog
 from jupyter_stardock.core.recipe import BuildSpec, Recipe
 from jupyter_stardock.engine import Engine
@@ -28,6 +30,7 @@ from jupyter_stardock.services.base_image import BaseImageResult, push_base_imag
 from jupyter_stardock.services.build_records import BuildRecord, BuildState
 from jupyter_stardock.services.builds import BuildManager
 from jupyter_stardock.services.registry import registry_service
+from jupyter_stardock.services.status import registry_status
 
 from .kernel_smoke import run_cells, use_jupyter_home
 from .registry_helpers import LocalRegistry, free_port, run_registry, write_credentials
@@ -234,3 +237,35 @@ def test_wrong_credentials_and_no_registry_are_sentences_and_lose_nothing(
         assert module_engine.image_sync(spec.tag) is not None
     finally:
         module_engine.remove_image_sync(spec.tag, force=True)
+
+
+def test_status_and_doctor_say_whether_the_registry_answers_and_takes_the_credentials(
+    module_engine: Engine, secure_registry: LocalRegistry, tmp_path: Path
+) -> None:
+    settings = StarDockSettings(
+        registry=f"{secure_registry.host}/site",
+        registry_credentials=str(secure_registry.credentials),
+    )
+    good = registry_service(module_engine, settings.registry, settings.registry_credentials)
+    status = asyncio.run(registry_status(good, 5))
+    assert status == {
+        "address": secure_registry.url,
+        "reachable": True,
+        "authenticated": True,
+        "problem": "",
+    }
+    [check] = registry_checks(settings, module_engine)  # type: ignore[arg-type]
+    assert check.status == "ok" and "user 'stardock'" in check.message
+
+    wrong = write_credentials(tmp_path / "w.json", secure_registry.host, "stardock", "nope")
+    settings.registry_credentials = str(wrong)
+    [check] = registry_checks(settings, module_engine)  # type: ignore[arg-type]
+    assert check.status == "fail" and "refused the credentials of user 'stardock'" in check.message
+
+    settings.registry = f"127.0.0.1:{free_port()}/site"
+    [check] = registry_checks(settings, module_engine)  # type: ignore[arg-type]
+    assert check.status == "fail" and "have no entry for" in check.message
+    settings.registry_credentials = ""
+    [check] = registry_checks(settings, module_engine)  # type: ignore[arg-type]
+    assert check.status == "fail" and "cannot be reached (connection refused" in check.message
+    assert asyncio.run(registry_status(None, 5)) is None
