@@ -137,6 +137,15 @@ def test_a_build_is_pushed_pulled_elsewhere_instead_of_built_and_deleted_with_it
         assert sorted(plain_registry.tags("site/base")) == sorted(
             [hash_tag.rsplit(":", 1)[1], "latest"]
         )
+        # A server whose engine has no base image pulls the registry's before its first build.
+        elsewhere = manager(module_engine, tmp_path, f"{plain_registry.host}/site")
+        elsewhere.base_ref = f"{elsewhere.repository.split('/')[0]}/base:latest"
+        try:
+            assert module_engine.image_sync(elsewhere.base_ref) is None
+            assert asyncio.run(elsewhere.base_image()).id == base.id
+            assert module_engine.image_sync(elsewhere.base_ref) is not None
+        finally:
+            module_engine.remove_image_sync(elsewhere.base_ref)
 
         # Removing the environment deletes its manifest.
         asyncio.run(builds.remove_environment(env_id))
