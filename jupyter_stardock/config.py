@@ -461,6 +461,32 @@ class StarDockSettings(LoggingConfigurable):
         ),
     )
 
+    # issue 16: the site's private image registry (docs/registry.md)
+    registry = Unicode(
+        "",
+        config=True,
+        help=(
+            "The site's private image registry as host[:port]/prefix, e.g. "
+            "registry.example.org:5000/stardock. Each environment is pushed there after its "
+            "build (as PREFIX/env:<environment id>), an identical recipe is pulled from there "
+            "instead of built, `jupyter stardock base` pushes the base image (PREFIX/base) and "
+            "removing an environment deletes its manifest. Empty (the default): no registry. "
+            "A registry outside 127.0.0.0/8 needs TLS: its CA in "
+            "/etc/docker/certs.d/HOST:PORT/ca.crt, as the Docker Engine wants it."
+        ),
+    )
+    registry_credentials = Unicode(
+        "",
+        config=True,
+        help=(
+            "A file with the registry's user name and password, in the format of docker's "
+            'config.json: {"auths": {"HOST:PORT": {"auth": "<base64 of user:password>"}}}. It '
+            "must be readable by its owner only (chmod 600). The credentials are handed to "
+            "the engine for each push and pull only, never to a build or a kernel. Empty: "
+            "the registry needs none."
+        ),
+    )
+
 
 def settings_from_config(config: Config) -> StarDockSettings:
     """The settings an operator wrote as ``c.StarDockApp.*`` in ``config``, without the server.

@@ -7,6 +7,7 @@ This is the only module that defines them (a unit test keeps it so).
     StarDockError
     ├── EngineUnavailable        the Docker Engine cannot be reached        (503)
     ├── EngineError              the engine answered with an error          (502)
+    │   └── RegistryError        the image registry refused, or is not there (502)
     ├── BuildFailed              a build failed, was stopped or timed out (server and client)
     ├── BaseImageError           the base image could not be made or found
     ├── KernelStartError         a kernel's container could not be started
@@ -54,6 +55,7 @@ __all__ = [
     "PolicyError",
     "QuotaExceeded",
     "RecipeError",
+    "RegistryError",
     "ServerNotFound",
     "ServerUnreachable",
     "ServiceError",
@@ -87,6 +89,11 @@ class EngineError(StarDockError):
     def __init__(self, message: str, *, engine_status: int | None = None) -> None:
         super().__init__(message)
         self.engine_status = engine_status
+
+
+# issue 16: the private registry (push, pull, manifest deletion, its settings).
+class RegistryError(EngineError):
+    """The image registry refused an operation or could not be reached; the reason is said."""
 
 
 class BuildFailed(StarDockError):

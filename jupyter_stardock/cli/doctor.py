@@ -89,6 +89,7 @@ class DoctorCommand(StarDockSubcommand):
         engine = settings.make_engine()
         try:
             checks += self._engine_and_base(settings, engine)
+            checks += registry_checks(settings, engine)  # issue 16
         finally:
             engine.close()
         checks += self._datasets(settings)
@@ -239,6 +240,30 @@ class DoctorCommand(StarDockSubcommand):
             )
             for path, info in running
         ]
+
+
+# issue 16: the site's registry, reachable and taking our credentials (nothing when none is set).
+def registry_checks(settings: StarDockApp, engine: Engine) -> list[Check]:
+    from ..services.registry import registry_service
+
+    service = registry_service(engine, settings.registry, settings.registry_credentials)
+    if service is None:
+        return []
+    fix = "Fix c.StarDockApp.registry and c.StarDockApp.registry_credentials."
+    if service.registry is None:
+        return [Check("registry", "fail", service.problem, fix)]
+    health = service.registry.health_sync()
+    if not health.authenticated:
+        return [Check("registry", "fail", health.problem, fix)]
+    who = service.registry.credentials
+    return [
+        Check(
+            "registry",
+            "ok",
+            f"{health.address} answers"
+            + (f" and takes the credentials of user {who.username!r}." if who else "."),
+        )
+    ]
 
 
 def doctor_summary(failed: int, warned: int) -> str:

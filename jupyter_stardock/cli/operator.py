@@ -63,13 +63,14 @@ class BaseCommand(StarDockSubcommand):
     }
 
     def run(self) -> None:
-        from ..services.base_image import BaseImageRequest, ensure_base_image
+        from ..services.base_image import BaseImageRequest, ensure_base_image, push_base_image
+        from ..services.registry import registry_service
 
         settings = self.settings()
         engine = settings.make_engine()
         try:
             engine.info_sync()  # fail fast, with the engine's sentence
-            ensure_base_image(
+            result = ensure_base_image(
                 engine,
                 BaseImageRequest(
                     repository=settings.base_repository,
@@ -82,6 +83,10 @@ class BaseCommand(StarDockSubcommand):
                 ),
                 log=lambda line: print(line, flush=True),
             )
+            # issue 16: pushed to the site's registry, for every node to build on
+            registry = registry_service(engine, settings.registry, settings.registry_credentials)
+            if registry is not None:
+                push_base_image(registry, result, log=lambda line: print(line, flush=True))
         finally:
             engine.close()
 

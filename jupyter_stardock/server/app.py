@@ -37,6 +37,7 @@ from ..services.builds import BuildManager
 from ..services.environments import EnvironmentsService, Quotas
 from ..services.hub_kernels import HubKernels, KernelManagers
 from ..services.locks import LockStore  # issue 17
+from ..services.registry import registry_service  # issue 16
 from ..services.staging import StagingService  # issue 19
 from ..services.status import EngineHealth
 from . import contents_guard
@@ -363,6 +364,10 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         )
         self.catalog = self.load_catalog()
         self.builds = self.make_builds(self.engine)
+        # issue 16: the site's registry (None without c.StarDockApp.registry)
+        self.builds.registry = registry_service(
+            self.engine, self.registry, self.registry_credentials
+        )
         self.kernelspecs = self.make_kernelspecs()
         self.environments = self.make_environments(self.builds)
         if self.mode == "service":

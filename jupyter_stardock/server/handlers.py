@@ -29,7 +29,7 @@ from ..hub.service_client import ServiceClient
 from ..services.environments import EnvironmentsService
 from ..services.hub_kernels import HubKernels
 from ..services.listings import archive_of, archives_of, visible_datasets
-from ..services.status import EngineHealth, engine_status_within
+from ..services.status import EngineHealth, engine_status_within, registry_status
 
 __all__ = ["API", "JSONBodyMixin", "StarDock", "StarDockHandler", "UserMixin"]
 
@@ -149,6 +149,9 @@ class StatusHandler(EngineOutageMixin):
             self.finish(json.dumps({**error_body(err), "engine": None}))
             return
         app.engine_health.answered()
+        # issue 16: the site's registry (null without c.StarDockApp.registry)
+        registry = app.environments.builds.registry
+        reply["registry"] = await registry_status(registry, app.engine_timeout)
         self.finish(json.dumps(reply))
 
 

@@ -34,6 +34,7 @@ from ..engine import Engine, ImageInfo
 from ..errors import BaseImageError, EngineError, StarDockError
 from ..labels import BaseImageLabels
 from ..paths import images_dir
+from .registry import RegistryService
 
 __all__ = [
     "BaseImageRequest",
@@ -41,6 +42,7 @@ __all__ = [
     "base_content_hash",
     "ensure_base_image",
     "host_debian_mirror",
+    "push_base_image",
     "read_extra_certs",
 ]
 
@@ -315,3 +317,13 @@ def ensure_base_image(
     assert image is not None
     log(f"Built base image {tag} ({image.id[:19]}), also tagged {request.alias}.")
     return BaseImageResult(image=image, tag=tag, built=True, from_ref=from_ref)
+
+
+# issue 16: the base pushed to the site's registry (its hash tag and the alias servers look for).
+def push_base_image(registry: RegistryService, result: BaseImageResult, log: Log = print) -> None:
+    """Push the base image so that every node builds on the same one (raises BaseImageError)."""
+    alias = f"{result.tag.rsplit(':', 1)[0]}:latest"  # BaseImageRequest.alias
+    for tag in (result.tag, alias):
+        copy = registry.publish_sync(tag, log)
+        if copy.error is not None:
+            raise BaseImageError(copy.error)

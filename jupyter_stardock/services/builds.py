@@ -34,12 +34,13 @@ from .. import labels
 from ..core.buildlog import BuildLog, StepOutput, clean_line, open_private
 from ..core.catalog import Catalog
 from ..core.recipe import BuildSpec, Recipe, compose
-from ..engine import Engine, ImageInfo
+from ..engine import BuildResult, Engine, ImageInfo
 from ..errors import BaseImageError, BuildFailed, Forbidden, NotFound, StarDockError
 from ..labels import EnvironmentLabels
 from .build_failures import describe_failure, timeout_sentence
 from .build_records import BuildRecord, BuildState, environment_json, private_folder
 from .locks import LockStore
+from .registry import RegistryCopy, RegistryService
 
 __all__ = ["INTERRUPTED", "BuildManager"]
 
@@ -89,6 +90,8 @@ class BuildManager:
         self.on_built: Callable[[BuildRecord], None] | None = None
         # issue 17: takes each built image's lock (set by the environments service).
         self.locks: LockStore | None = None
+        # issue 16: the site's registry (pull instead of build, push after, delete on removal).
+        self.registry: RegistryService | None = None
         private_folder(self.state_dir)
         self._load()
 
@@ -161,6 +164,9 @@ class BuildManager:
 
     async def base_image(self) -> ImageInfo:
         image = await self.engine.image(self.base_ref)
+        if image is None and self.registry is not None:  # issue 16: the site's base, pulled
+            fetched = await self.registry.fetch(self.base_ref, log.info)
+            image = fetched[0] if fetched else None
         if image is None:
             raise BaseImageError(
                 f"There is no base image {self.base_ref} yet. Ask the operator to run "
@@ -198,6 +204,8 @@ class BuildManager:
     async def remove_environment(self, env_id: str) -> None:
         image = await self.environment(env_id)
         await self.engine.remove_image(f"{self.repository}:{env_id}")
+        if self.registry is not None:  # issue 16: and its manifest in the registry
+            await self.registry.forget(f"{self.repository}:{env_id}")
         # Other tags of the same image (another repository) keep it alive; that is fine.
         log.info("StarDock: removed environment %s (%s)", env_id, image.id)
 
@@ -290,6 +298,24 @@ class BuildManager:
 
     # -- running ----------------------------------------------------------
 
+    # issue 16: an identical recipe built on another node is pulled, not built.
+    async def _pull_or_build(
+        self,
+        spec: BuildSpec,
+        labels: dict[str, str],
+        on_lines: Callable[[list[str]], None],
+        buildlog: BuildLog,
+    ) -> tuple[BuildResult, RegistryCopy | None]:
+        if self.registry is not None:
+            fetched = await self.registry.fetch(spec.tag, buildlog.append)
+            if fetched is not None:
+                return BuildResult(image_id=fetched[0].id), fetched[1]
+        self.engine_builds += 1
+        result = await self.engine.build(
+            spec.dockerfile, spec.context, labels=labels, on_lines=on_lines
+        )
+        return result, None
+
     def _may_start(self, owner: str) -> bool:
         return (
             self._running < self.max_concurrent
@@ -334,13 +360,10 @@ class BuildManager:
                     if step is not None:
                         record.step, record.steps = step
 
-            self.engine_builds += 1
             labels = {**spec.labels, **EnvironmentLabels.build_labels(spec.dockerfile, record.id)}
             try:
-                result = await asyncio.wait_for(
-                    self.engine.build(
-                        spec.dockerfile, spec.context, labels=labels, on_lines=on_lines
-                    ),
+                result, copy = await asyncio.wait_for(
+                    self._pull_or_build(spec, labels, on_lines, buildlog),  # issue 16
                     timeout=self.timeout,
                 )
             except TimeoutError:
@@ -362,6 +385,9 @@ class BuildManager:
             record.environment = environment_json(image)
             if self.locks is not None:  # issue 17: the image's exact versions, kept with it
                 record.environment["lock"] = await self.locks.for_build(image, buildlog.append)
+            if self.registry is not None:  # issue 16: pushed, with its digest kept
+                copy = copy or await self.registry.publish(spec.tag, buildlog.append)
+                record.environment["registry"] = copy.to_json()
             record.state = BuildState.SUCCEEDED
             if self.on_built is not None:
                 self.on_built(record)

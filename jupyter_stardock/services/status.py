@@ -12,8 +12,9 @@ from .._version import __version__
 from ..engine import Engine
 from ..errors import EngineUnavailable
 from ..labels import BaseImageLabels
+from .registry import RegistryService
 
-__all__ = ["EngineHealth", "engine_status", "engine_status_within"]
+__all__ = ["EngineHealth", "engine_status", "engine_status_within", "registry_status"]
 
 
 async def engine_status_within(engine: Engine, base_alias: str, timeout: float) -> dict[str, Any]:
@@ -54,6 +55,24 @@ async def engine_status(engine: Engine, base_alias: str) -> dict[str, Any]:
             "--bootstrap` on a site with no image registry)."
         )
     return {"version": __version__, "engine": info.to_json(), "base_image": base}
+
+
+# issue 16: the site's registry, as GET /status reports it (None: no registry configured).
+async def registry_status(
+    registry: RegistryService | None, timeout: float
+) -> dict[str, Any] | None:
+    """Reachable and logged in, or the reason it is not; within ``timeout`` seconds."""
+    if registry is None:
+        return None
+    try:
+        return await asyncio.wait_for(registry.status(), timeout=timeout + 0.5)
+    except TimeoutError:
+        return {
+            "address": registry.address,
+            "reachable": False,
+            "authenticated": False,
+            "problem": f"The image registry did not answer within {timeout:g} seconds.",
+        }
 
 
 class EngineHealth:
