@@ -30,14 +30,16 @@ import contextlib
 import os
 import secrets
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.safefs import open_dir
 from ..errors import KernelStartError, UnsafePath
+from ..hub.service_client import hub_user_home
 from .launch import WORK_MOUNT
 
-__all__ = ["WORK_MOUNT", "WorkFolder", "release_work_folder", "work_folder_for"]
+__all__ = ["WORK_MOUNT", "WorkFolder", "release_work_folder", "work_folder_for", "work_root"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,19 @@ class WorkFolder:
     #: The path the engine binds: a staging mount point (root server) or ``folder`` itself.
     source: Path
     staged: bool
+
+
+def work_root(owner: str | None, server_root: Callable[[], Path]) -> Path:
+    """Where a notebook's folder may be: the server's root, or a hub user's own home."""
+    if owner is None:
+        return server_root()
+    home = hub_user_home(owner)
+    if home is None:
+        raise KernelStartError(
+            f"The notebook's folder cannot be mounted at {WORK_MOUNT}: {owner} has no home "
+            "folder on this machine, so the service cannot tell that the folder is theirs."
+        )
+    return home
 
 
 def _refused(folder: Path, root: Path, why: str) -> KernelStartError:
