@@ -45,7 +45,13 @@ from .host import KernelHost, host_for, standalone_host
 from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
 from .runtime import connection_key, folders_are_ours, ipc_parent, runtime_root
 from .settings import ContainerSettings
-from .workdir import WorkFolder, release_work_folder, work_folder_for, work_root
+from .workdir import (
+    WorkFolder,
+    release_work_folder,
+    wants_work,
+    work_folder_for,
+    work_root,
+)
 
 __all__ = ["KernelStartHTTPError", "StarDockProvisioner"]
 
@@ -187,6 +193,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         adopt: bool = False,
         client_id: str | None = None,
         work: str | None = None,
+        notebook: str | None = None,
     ) -> ContainerKernel:
         # The server's own engine and settings; a standalone tool's (nbconvert,
         # console) from the config files, read by the caller.
@@ -247,7 +254,13 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
                 )
         # issue 18: the notebook's folder at /work (checked and staged; refused with a sentence).
         # (After _host: a standalone tool has only now read the setting from its files.)
-        if orphan is None and work is not None and self.notebook_folder:
+        wanted = wants_work(
+            always=self.notebook_folder,
+            per_notebook=self.notebook_folder_per_notebook,
+            notebook=notebook,
+            root=self._root_dir,
+        )
+        if orphan is None and work is not None and wanted:
             self._work = await engine.run(
                 work_folder_for, work, root=work_root(owner, self._root_dir), state=state
             )
@@ -329,6 +342,8 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         # issue 18: jupyter_server's cwd is the notebook's folder; the hub service gets the
         # user's server's as stardock_work. Mounted at /work only when the operator opted in.
         work = kwargs.pop("stardock_work", None) if owner is not None else kwargs.get("cwd")
+        # issue 18: or per notebook, when the operator lets users opt in (local mode).
+        notebook = (kwargs.get("env") or {}).get("JPY_SESSION_NAME") if owner is None else None
         if self._kernel is None and self._remote is None:
             # Restarts keep the same outputs, runtime folder and key.
             try:
@@ -337,7 +352,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
                     self._remote = await self._make_remote(host.settings, work)
                 else:
                     self._kernel = await self._make_kernel(
-                        host, owner, groups, adopt, client_id, work
+                        host, owner, groups, adopt, client_id, work, notebook
                     )
             except StarDockError as err:
                 raise KernelStartHTTPError(str(err)) from err
