@@ -32,7 +32,7 @@ import pytest
 from jupyter_stardock.engine import Engine
 from jupyter_stardock.services.base_image import BaseImageRequest, ensure_base_image
 
-from ..conftest import REQUIRE_ENGINE, host_extra_certs
+from ..conftest import REQUIRE_ENGINE, host_extra_certs, run_cli
 from .conftest import server_config
 from .kernel_helpers import execute, wait_ready
 from .test_kernels import containers_of, post, start_kernel
@@ -201,3 +201,15 @@ async def test_the_core_loop_on_podman(
     (archive,) = [a for a in archives if a["id"] == kernel_id]
     assert archive["manifest"]["dataset"]["id"] == "m51"
     assert archive["manifest"]["recipe"]["commands"] == RECIPE["commands"]
+
+
+def test_doctor_recognizes_podman(tmp_path: Path, podman: str) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps({"StarDockApp": {"docker_host": podman, "engine_timeout": 10.0}})
+    )
+    env = {"JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    out = run_cli("doctor", env=env, timeout=120).stdout
+    assert "[ok  ] engine: Podman 4." in out and f"at {podman}" in out, out
+    assert "[ok  ] base image: stardock/base:latest" in out, out
