@@ -125,7 +125,8 @@ class DoctorCommand(StarDockSubcommand):
             Check(
                 "engine",
                 "ok",
-                f"Docker Engine {info.version} (API {info.api_version}) at {info.address}, "
+                # issue 18: Podman answers the same API; say which engine it is.
+                f"{info.product} {info.version} (API {info.api_version}) at {info.address}, "
                 f"storage {info.storage_driver}, {info.cpus} CPUs.",
             )
         ]

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PolicyError
+from .languages import LANGUAGES
 from .policy import command_problem, text_problem, validate_apt_packages
 
 __all__ = ["App", "CatalogProblem", "read_entries"]
@@ -57,6 +58,8 @@ _FIELDS = {
     "smoke_kernel": str,
     "smoke_kernel_displays": list,
     "env": dict,
+    # issue 18: the id of a kernel language the app brings (core/languages.py), e.g. "r".
+    "kernel": str,
 }
 _REQUIRED = ("id", "title", "description", "category", "smoke")
 _MAX_TEXT = {"title": 80, "description": 300, "category": 60, "smoke": 2000, "smoke_kernel": 4000}
@@ -89,6 +92,8 @@ class App:
     #: MIME types the kernel check must display (["image/png"] for a figure).
     smoke_kernel_displays: tuple[str, ...] = ()
     source: Path | None = field(default=None, compare=False)
+    # issue 18: the kernel language it adds to an environment (a kernelspec beside Python's).
+    kernel: str | None = None
 
     @property
     def label(self) -> str:
@@ -110,6 +115,7 @@ class App:
             "smoke": self.smoke,
             "smoke_kernel": self.smoke_kernel,
             "smoke_kernel_displays": list(self.smoke_kernel_displays),
+            "kernel": self.kernel,  # issue 18
         }
 
 
@@ -234,6 +240,13 @@ def _app_from_toml(path: Path) -> App:
     requires, conflicts = _ids(data, "requires"), _ids(data, "conflicts")
     if app_id in conflicts:
         raise _EntryError("conflicts with itself.")
+    # issue 18: only a language StarDock knows how to start.
+    kernel = data.get("kernel")
+    if kernel is not None and kernel not in LANGUAGES:
+        raise _EntryError(
+            f"kernel {kernel!r} is not a kernel language StarDock starts; "
+            f"the languages are {', '.join(sorted(LANGUAGES))}."
+        )
     return App(
         id=app_id,
         title=_text(data, "title"),
@@ -249,6 +262,7 @@ def _app_from_toml(path: Path) -> App:
         env=_env(data),
         order=data.get("order", 1000),
         source=path,
+        kernel=kernel,
     )
 
 

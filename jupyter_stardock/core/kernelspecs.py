@@ -21,7 +21,14 @@ from typing import Any
 from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_core.utils import ensure_async
 
-__all__ = ["KernelspecStore", "LaunchableKernelSpecs", "kernelspec_name"]
+from .languages import Language, languages_of
+
+__all__ = [
+    "KernelspecStore",
+    "LaunchableKernelSpecs",
+    "kernelspec_name",
+    "language_kernelspec_name",
+]
 
 PROVISIONER = "stardock-provisioner"
 PREFIX = "stardock-"
@@ -34,6 +41,16 @@ def kernelspec_name(environment: str, dataset: str | None) -> str:
     if dataset:
         name += "-" + _SAFE.sub("-", dataset.lower())
     return name
+
+
+# issue 18: one kernelspec per language of the environment.
+def language_kernelspec_name(environment: str, dataset: str | None, language: str) -> str:
+    """The kernelspec of ``language`` beside the Python one: ``stardock-<env>.r-<dataset>``.
+
+    Environment ids are hex, so the dot after one cannot be part of another
+    environment's or a dataset's kernelspec name.
+    """
+    return kernelspec_name(f"{environment}.{language}", dataset)
 
 
 def display_name(app_titles: Iterable[str], dataset_title: str | None) -> str:
@@ -62,24 +79,63 @@ class KernelspecStore:
         dataset_title: str | None,
         app_titles: Iterable[str],
         recipe: Mapping[str, Any],
+        languages: Iterable[str] = (),
     ) -> str:
+        """Write the environment's Python kernelspec (its name is returned) and one for each
+        of its other ``languages`` (issue 18: catalog apps' ``kernel`` ids)."""
         name = kernelspec_name(environment, dataset_id)
+        titles = list(app_titles)
+        extra = languages_of(languages)
+        python = display_name(titles, dataset_title)
+        self._write_one(
+            name,
+            self._spec(
+                environment, image, dataset_id, python + (" · Python" if extra else ""), recipe
+            ),
+        )
+        for language in extra:
+            self._write_one(
+                language_kernelspec_name(environment, dataset_id, language.id),
+                self._spec(
+                    environment,
+                    image,
+                    dataset_id,
+                    f"{python} · {language.title}",
+                    recipe,
+                    language,
+                ),
+            )
+        if self.on_write is not None:
+            self.on_write(environment)
+        return name
+
+    def _write_one(self, name: str, spec: Mapping[str, Any]) -> None:
         folder = self.kernels_dir / name
         folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "kernel.json.tmp"
+        tmp.write_text(json.dumps(spec, indent=1))
+        tmp.replace(folder / "kernel.json")
+
+    @staticmethod
+    def _spec(
+        environment: str,
+        image: str,
+        dataset_id: str | None,
+        title: str,
+        recipe: Mapping[str, Any],
+        language: Language | None = None,
+    ) -> dict[str, Any]:
+        config = {"image": image, "environment": environment, "dataset": dataset_id or ""}
         spec = {
             # The provisioner composes the container's own command; argv documents it.
             "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": display_name(app_titles, dataset_title),
+            "display_name": title,
             "language": "python",
             "interrupt_mode": "message",
             "metadata": {
                 "kernel_provisioner": {
                     "provisioner_name": PROVISIONER,
-                    "config": {
-                        "image": image,
-                        "environment": environment,
-                        "dataset": dataset_id or "",
-                    },
+                    "config": config,
                 },
                 "stardock": {
                     "environment": environment,
@@ -89,12 +145,15 @@ class KernelspecStore:
                 "debugger": False,
             },
         }
-        tmp = folder / "kernel.json.tmp"
-        tmp.write_text(json.dumps(spec, indent=1))
-        tmp.replace(folder / "kernel.json")
-        if self.on_write is not None:
-            self.on_write(environment)
-        return name
+        if language is not None:
+            # Same container, mounts and hardening; the provisioner runs this language's kernel.
+            config["language"] = language.id
+            spec.update(
+                argv=list(language.argv),
+                language=language.language,
+                interrupt_mode=language.interrupt_mode,
+            )
+        return spec
 
     def names(self) -> list[str]:
         if not self.kernels_dir.is_dir():

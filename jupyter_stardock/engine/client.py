@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +64,8 @@ class Engine:
             max_workers=4, thread_name_prefix="stardock-query"
         )
         self._closed = False
+        # issue 18: which engine answers (asked once, at the first kernel container).
+        self._product: str | None = None
 
     # -- plumbing ---------------------------------------------------------
 
@@ -108,7 +112,7 @@ class Engine:
             api = self._client()
             version = api.version()
             info = api.info()
-            return EngineInfo(
+            found = EngineInfo(
                 address=self.address,
                 version=str(version.get("Version", "")),
                 api_version=str(version.get("ApiVersion", "")),
@@ -119,7 +123,10 @@ class Engine:
                 cpus=int(info.get("NCPU") or 0),
                 memory_bytes=int(info.get("MemTotal") or 0),
                 runtimes=tuple(sorted(info.get("Runtimes") or {})),  # issue 18
+                product=engine_product(version),  # issue 18
             )
+            self._product = found.product  # issue 18: kernel starts spell mounts by it
+            return found
 
         return self._call(go)
 
@@ -327,17 +334,28 @@ class Engine:
                 api.timeout = quick_timeout
 
         def start(api: _Client) -> str:
-            created = api.create_container(
-                spec.image,
-                command=spec.command,
-                name=spec.name,
-                user=spec.user,
-                environment=dict(spec.environment),
-                labels=dict(spec.labels),
-                working_dir=spec.working_dir,
-                ports=list(spec.ports) or None,
-                host_config=host_config(spec, api),
-            )
+            # issue 18: Podman spells a tmpfs owned by the container's user "U". Which
+            # engine it is, info_sync learned, or the first refused create tells by its
+            # Libpod-Api-Version header (no extra request for Docker Engine).
+            spec_ = podman_spec(spec) if self._product == "Podman" else spec
+            try:
+                created = api.create_container(
+                    spec.image,
+                    command=spec.command,
+                    name=spec.name,
+                    user=spec.user,
+                    environment=dict(spec.environment),
+                    labels=dict(spec.labels),
+                    working_dir=spec.working_dir,
+                    ports=list(spec.ports) or None,
+                    host_config=host_config(spec_, api),
+                )
+            except docker_errors.APIError as err:
+                headers = err.response.headers if err.response is not None else {}
+                if self._product is None and "Libpod-Api-Version" in headers:
+                    self._product = "Podman"
+                    return start(api)
+                raise
             container_id = str(created["Id"])
             try:
                 api.start(container_id)
@@ -432,6 +450,25 @@ def host_config(spec: ContainerSpec, api: APIClient) -> dict[str, Any]:
         if spec.gpu_count or spec.gpu_device_ids
         else None,
     )
+
+
+# issue 18: Podman's /version names its component "Podman Engine" (Docker's: "Engine").
+def engine_product(version: Mapping[str, Any]) -> str:
+    names = [str(c.get("Name", "")) for c in version.get("Components") or ()]
+    return "Podman" if any(n.startswith("Podman") for n in names) else "Docker Engine"
+
+
+# issue 18: Podman's tmpfs takes no uid=/gid= options; "U" chowns it to the
+# container's user, which is the uid:gid they name (kernels/launch.py).
+_OWNER_OPTION = re.compile(r",?\b(uid|gid)=\d+")
+
+
+def podman_spec(spec: ContainerSpec) -> ContainerSpec:
+    tmpfs = {}
+    for target, options in spec.tmpfs.items():
+        plain = _OWNER_OPTION.sub("", options)
+        tmpfs[target] = f"{plain},U" if plain != options else options
+    return dataclasses.replace(spec, tmpfs=tmpfs)
 
 
 # issue 18: a GPU start the engine refused, said as a sentence when the engine has no GPU runtime.

@@ -13,6 +13,20 @@ from typing import Any
 __all__ = ["BindMount", "BuildResult", "ContainerSpec", "EngineInfo", "ImageInfo"]
 
 
+# issue 18: Docker Engine reports tags in their familiar form ("stardock/env:x");
+# Podman's compatible API reports the fully qualified one: "docker.io/stardock/env:x"
+# for a tag made through the API, "localhost/stardock/env:x" for a loaded image, and
+# finds the image by the familiar name as well. Tags are read in the familiar form.
+_QUALIFIED = ("docker.io/library/", "docker.io/", "localhost/")
+
+
+def local_tag(tag: str) -> str:
+    for prefix in _QUALIFIED:
+        if tag.startswith(prefix):
+            return tag[len(prefix) :]
+    return tag
+
+
 #: issue 18: engine runtimes that provide GPUs (names the NVIDIA Container Toolkit registers).
 GPU_RUNTIMES = frozenset({"nvidia", "nvidia-cdi", "nvidia-legacy"})
 
@@ -32,6 +46,8 @@ class EngineInfo:
     memory_bytes: int
     # issue 18: the engine's runtimes (docker info's Runtimes), e.g. runc, nvidia.
     runtimes: tuple[str, ...] = ()
+    # issue 18: which engine answers the Docker API: "Docker Engine" or "Podman".
+    product: str = "Docker Engine"
 
     @property
     def gpu_runtimes(self) -> list[str]:
@@ -51,6 +67,7 @@ class EngineInfo:
             "memory_bytes": self.memory_bytes,
             "runtimes": list(self.runtimes),  # issue 18
             "gpu_runtime": bool(self.gpu_runtimes),
+            "product": self.product,
         }
 
 
@@ -67,7 +84,7 @@ class ImageInfo:
         config = data.get("Config") or {}
         return cls(
             id=data["Id"],
-            tags=tuple(data.get("RepoTags") or ()),
+            tags=tuple(local_tag(t) for t in data.get("RepoTags") or ()),
             labels=dict(config.get("Labels") or {}),
             created=data.get("Created", ""),
             size=int(data.get("Size") or 0),

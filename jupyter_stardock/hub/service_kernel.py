@@ -20,10 +20,12 @@ class ServiceKernel:
         environment: str,
         dataset: str | None,
         work: str | None = None,
+        language: str = "python",
     ) -> None:
         self.client = client
         # issue 18: the notebook's folder; the service mounts it only inside the user's home.
         self.work = work
+        self.language = language  # issue 18: the kernelspec's language (R beside Python)
         self.kernel_id = kernel_id
         self.environment = environment
         self.dataset = dataset
@@ -40,6 +42,7 @@ class ServiceKernel:
                 "environment": self.environment,
                 "dataset": self.dataset,
                 "work": self.work,
+                "language": self.language,
             }
             reply = await self.client.request("POST", "service/kernels", body, timeout=300)
         else:

@@ -18,6 +18,7 @@ from typing import Any
 from .._version import __version__
 from ..core.datasets import Dataset
 from ..core.gpus import GpuRequest, environment_wants_gpus
+from ..core.languages import LANGUAGES, PYTHON
 from ..core.leases import ServerIdentity, current_identity
 from ..engine import BindMount, ContainerSpec
 from ..labels import KernelLabels
@@ -151,6 +152,8 @@ class KernelLaunch:
     server: ServerIdentity | None = None
     # issue 18: the notebook's folder (workdir.py's checked source), read-only at /work.
     work_source: Path | None = None
+    # issue 18: the kernel's language (core/languages.py); Python's command is _LAUNCH.
+    language: str = PYTHON
 
     @property
     def known_as(self) -> str:
@@ -231,7 +234,7 @@ def container_spec(
     }
     return ContainerSpec(
         image=k.image,
-        command=[KERNEL_PYTHON, "-c", _LAUNCH],
+        command=kernel_command(k.language),  # issue 18
         name=container_name(k.kernel_id),
         user=container_user(k.uid, k.gid),
         environment=environment,
@@ -258,6 +261,16 @@ def container_spec(
         log_max_files=s.log_max_files,
         # issue 18: GPUs only for an environment that opted in, and only the operator's.
         **gpu_fields(s.gpus if environment_wants_gpus(k.recipe) else None),
+    )
+
+
+# issue 18
+def kernel_command(language: str) -> list[str]:
+    """The container's command for a kernel of ``language`` (Python's, or another's)."""
+    if language == PYTHON:
+        return [KERNEL_PYTHON, "-c", _LAUNCH]
+    return LANGUAGES[language].command(
+        f"{RUNTIME_MOUNT}/{CONNECTION_FILE}", IPC_MOUNT, IPC_SOCKET, IPC_PORTS.values()
     )
 
 

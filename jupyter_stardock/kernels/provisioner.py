@@ -32,6 +32,7 @@ from traitlets import Unicode
 
 from ..config import StarDockSettings
 from ..core.datasets import Dataset
+from ..core.languages import PYTHON, check_language
 from ..core.outputs import link_outputs, make_outputs_dir
 from ..core.users import local_groups, server_user
 from ..engine import Engine
@@ -46,7 +47,13 @@ from .notebooks import session_notebooks  # issue 17
 from .pause import thaw  # issue 17
 from .runtime import connection_key, folders_are_ours, ipc_parent, runtime_root
 from .settings import ContainerSettings
-from .workdir import WorkFolder, release_work_folder, work_folder_for
+from .workdir import (
+    WorkFolder,
+    release_work_folder,
+    wants_work,
+    work_folder_for,
+    work_root,
+)
 
 __all__ = ["KernelStartHTTPError", "StarDockProvisioner"]
 
@@ -77,6 +84,10 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
     image = Unicode(help="The environment's image, e.g. stardock/env:0123456789abcdef.")
     environment = Unicode(help="The environment id (the image's content hash prefix).")
     dataset = Unicode("", help="The id of the dataset mounted at /data; empty for none.")
+    # issue 18
+    language = Unicode(
+        PYTHON, help="The kernel's language: python, or another the environment has (r)."
+    )
 
     # -- state ------------------------------------------------------------
 
@@ -140,18 +151,6 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         store = Path(app.outputs_store)
         return store / owner, store
 
-    def _work_root(self, app: StarDockSettings, owner: str | None) -> Path:
-        """issue 18: where a notebook's folder may be: the server's root, a hub user's home."""
-        if owner is None:
-            return self._root_dir()
-        home = hub_user_home(owner)
-        if home is None:
-            raise KernelStartError(
-                f"The notebook's folder cannot be mounted at /work: {owner} has no home "
-                "folder on this machine, so the service cannot tell that the folder is theirs."
-            )
-        return home
-
     def _outputs_view(self, app: StarDockSettings, owner: str) -> tuple[Path, Path]:
         """Hub service: the folder of the user's links to their outputs, and its trusted parent."""
         home = hub_user_home(owner) or Path(app.state_dir) / "users" / owner
@@ -166,7 +165,9 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
             raise KernelStartError(
                 "This server is set up for a StarDock hub service but has no JupyterHub API token."
             )
-        return ServiceKernel(client, self.kernel_id, self.environment, self.dataset or None, work)
+        return ServiceKernel(
+            client, self.kernel_id, self.environment, self.dataset or None, work, self.language
+        )
 
     def _dataset(self, host: KernelHost, owner: str | None, groups: list[str] | None) -> Dataset:
         """The kernelspec's dataset, if this user may use it and its folder is there."""
@@ -194,6 +195,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         adopt: bool = False,
         client_id: str | None = None,
         work: str | None = None,
+        notebook: str | None = None,
     ) -> ContainerKernel:
         # The server's own engine and settings; a standalone tool's (nbconvert,
         # console) from the config files, read by the caller.
@@ -254,9 +256,15 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
                 )
         # issue 18: the notebook's folder at /work (checked and staged; refused with a sentence).
         # (After _host: a standalone tool has only now read the setting from its files.)
-        if orphan is None and work is not None and self.notebook_folder:
+        wanted = wants_work(
+            always=self.notebook_folder,
+            per_notebook=self.notebook_folder_per_notebook,
+            notebook=notebook,
+            root=self._root_dir,
+        )
+        if orphan is None and work is not None and wanted:
             self._work = await engine.run(
-                work_folder_for, work, root=self._work_root(app, owner), state=state
+                work_folder_for, work, root=work_root(owner, self._root_dir), state=state
             )
         built = EnvironmentLabels.from_labels(image.labels)
         launch = KernelLaunch(
@@ -281,9 +289,13 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
             outputs_view=outputs_view,
             client_id=client_id or self.kernel_id,
             work_source=self._work.source if self._work is not None else None,
+            language=self.language,
         )
         self._adopt = orphan if orphan is not None else None
-        return ContainerKernel(engine, self.kernel_settings(), launch)
+        settings = self.kernel_settings()
+        # issue 18: a language without CurveZMQ cannot meet encrypted TCP sockets.
+        check_language(self.language, settings.transport, settings.encrypt_tcp)
+        return ContainerKernel(engine, settings, launch)
 
     async def _orphan(self, engine: Engine, state: Path) -> dict[str, Any] | None:
         """A running container of this very kernel id, left by a server that died.
@@ -332,6 +344,8 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         # issue 18: jupyter_server's cwd is the notebook's folder; the hub service gets the
         # user's server's as stardock_work. Mounted at /work only when the operator opted in.
         work = kwargs.pop("stardock_work", None) if owner is not None else kwargs.get("cwd")
+        # issue 18: or per notebook, when the operator lets users opt in (local mode).
+        notebook = (kwargs.get("env") or {}).get("JPY_SESSION_NAME") if owner is None else None
         if self._kernel is None and self._remote is None:
             # Restarts keep the same outputs, runtime folder and key.
             try:
@@ -340,7 +354,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
                     self._remote = await self._make_remote(host.settings, work)
                 else:
                     self._kernel = await self._make_kernel(
-                        host, owner, groups, adopt, client_id, work
+                        host, owner, groups, adopt, client_id, work, notebook
                     )
             except StarDockError as err:
                 raise KernelStartHTTPError(str(err)) from err

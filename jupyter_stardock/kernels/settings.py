@@ -134,6 +134,15 @@ class ContainerSettings(LoggingConfigurable):
             "mounted, never through a symlink; others are refused with a sentence."
         ),
     )
+    notebook_folder_per_notebook = Bool(
+        False,
+        config=True,
+        help=(
+            "Let each user choose, per notebook, to mount its folder read-only at /work (the "
+            "StarDock panel's 'Mount this notebook's folder at /work', kept in the notebook's "
+            "metadata), with the same checks as notebook_folder. Local mode."
+        ),
+    )
 
     # issue 18: GPUs for kernels of environments that opted in ("gpus": true in the recipe).
     gpus = Union(

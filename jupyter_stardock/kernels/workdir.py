@@ -27,17 +27,29 @@ container, where the host's other folders do not exist.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
+import stat
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.safefs import open_dir
 from ..errors import KernelStartError, UnsafePath
+from ..hub.service_client import hub_user_home
 from .launch import WORK_MOUNT
 
-__all__ = ["WORK_MOUNT", "WorkFolder", "release_work_folder", "work_folder_for"]
+__all__ = [
+    "WORK_MOUNT",
+    "WorkFolder",
+    "notebook_asks_for_work",
+    "release_work_folder",
+    "wants_work",
+    "work_folder_for",
+    "work_root",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,19 @@ class WorkFolder:
     #: The path the engine binds: a staging mount point (root server) or ``folder`` itself.
     source: Path
     staged: bool
+
+
+def work_root(owner: str | None, server_root: Callable[[], Path]) -> Path:
+    """Where a notebook's folder may be: the server's root, or a hub user's own home."""
+    if owner is None:
+        return server_root()
+    home = hub_user_home(owner)
+    if home is None:
+        raise KernelStartError(
+            f"The notebook's folder cannot be mounted at {WORK_MOUNT}: {owner} has no home "
+            "folder on this machine, so the service cannot tell that the folder is theirs."
+        )
+    return home
 
 
 def _refused(folder: Path, root: Path, why: str) -> KernelStartError:
@@ -113,3 +138,51 @@ def release_work_folder(work: WorkFolder) -> None:
     with contextlib.suppress(OSError):
         if not os.path.ismount(work.source):
             work.source.rmdir()
+
+
+#: A notebook larger than this is not read for its opt-in (its outputs can be huge).
+_MAX_NOTEBOOK = 64 << 20
+
+
+def notebook_asks_for_work(notebook: str, *, root: Path) -> bool:
+    """Whether the notebook a kernel starts for opted in to /work (``"stardock": {"work": true}``
+    in its metadata, which the StarDock panel writes).
+
+    Read the same careful way as the folder: below ``root``, no link on the way or
+    at the file, at most 64 MiB. Anything unreadable is no opt-in.
+    """
+    path = Path(notebook if os.path.isabs(notebook) else os.path.join(root, notebook))
+    path = Path(os.path.abspath(path))
+    if path.suffix != ".ipynb" or not path.is_relative_to(os.path.abspath(root)):
+        return False
+    try:
+        folder = open_dir(path.parent, trusted=root)
+    except (UnsafePath, OSError):
+        return False
+    try:
+        fd = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+    except OSError:
+        return False
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return False
+        data = f.read(_MAX_NOTEBOOK + 1)
+    if len(data) > _MAX_NOTEBOOK:
+        return False
+    try:
+        metadata = json.loads(data).get("metadata") or {}
+    except (ValueError, AttributeError):
+        return False
+    stardock = metadata.get("stardock") if isinstance(metadata, dict) else None
+    return isinstance(stardock, dict) and stardock.get("work") is True
+
+
+def wants_work(
+    *, always: bool, per_notebook: bool, notebook: str | None, root: Callable[[], Path]
+) -> bool:
+    """The operator mounts every notebook's folder, or lets this notebook opt in."""
+    if always:
+        return True
+    return bool(notebook and per_notebook and notebook_asks_for_work(notebook, root=root()))

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from ..core.datasets import DatasetRegistry
-from ..core.kernelspecs import KernelspecStore, LaunchableKernelSpecs
+from ..core.kernelspecs import KernelspecStore, LaunchableKernelSpecs, language_kernelspec_name
 from ..core.users import local_groups, server_user
 from ..errors import EngineUnavailable
 from ..hub.service_client import ServiceClient
@@ -97,7 +97,12 @@ class RemoteKernelspecs:
                 dataset_title=spec.get("dataset_title"),
                 app_titles=spec.get("app_titles") or [],
                 recipe=spec.get("recipe") or {},
+                languages=spec.get("languages") or [],  # issue 18
             )
+            # issue 18: the other languages' kernelspecs of the same pair are wanted too.
+            for language in spec.get("languages") or []:
+                name = language_kernelspec_name(spec["environment"], spec.get("dataset"), language)
+                wanted[name] = spec
         for name in self.store.names():
             if name not in wanted:
                 self.store.remove(name)

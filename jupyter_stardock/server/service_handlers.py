@@ -52,7 +52,10 @@ class ServiceKernelsHandler(JSONBodyMixin, ServiceKernelMixin):
         dataset = body.get("dataset") or None
         # issue 18: the notebook's folder on the user's server (checked against their home).
         work = str(body["work"]) if body.get("work") else None
-        connection = await self.kernels.start(self.viewer, kernel_id, environment, dataset, work)
+        language = str(body.get("language") or "python")
+        connection = await self.kernels.start(
+            self.viewer, kernel_id, environment, dataset, work, language
+        )
         self.set_status(201)
         self.finish(json.dumps({"id": kernel_id, "connection": connection}))
 

@@ -278,7 +278,12 @@ class EnvironmentsService:
             dataset_title=title,
             app_titles=apps,
             recipe=recipe,
+            languages=self._languages(wanted),  # issue 18
         )
+
+    # issue 18: the kernel languages an environment's apps bring (R with IRkernel).
+    def _languages(self, app_ids: set[str]) -> list[str]:
+        return [a.kernel for a in self.catalog.apps.values() if a.id in app_ids and a.kernel]
 
     def _built(self, record: BuildRecord) -> None:
         # Identical requests share one build but may name different datasets: every
@@ -318,6 +323,7 @@ class EnvironmentsService:
                         "dataset_title": title,
                         "app_titles": titles,
                         "recipe": {**env["recipe"], "dataset": dataset or None},
+                        "languages": self._languages(set(env["apps"])),  # issue 18
                     }
                 )
         return specs

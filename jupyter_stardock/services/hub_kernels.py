@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..core.gpus import environment_wants_gpus
+from ..core.kernelspecs import language_kernelspec_name
+from ..core.languages import PYTHON
 from ..core.quotas import check_gpu_quota, check_kernel_quota
 from ..core.users import Viewer
 from ..errors import InUse, NotFound
@@ -102,6 +104,7 @@ class HubKernels:
         environment: str,
         dataset: str | None,
         work: str | None = None,
+        language: str = PYTHON,
     ) -> dict[str, Any]:
         """Start the viewer's kernel ``kernel_id``; its connection info, as JSON."""
         km = self._kernel_manager()
@@ -123,6 +126,11 @@ class HubKernels:
         spec = self.environments.publish_kernelspec(
             recipe, environment, image.tags[0] if image.tags else image.id
         )
+        # issue 18: the environment's kernelspec of that language, written beside Python's.
+        if language != PYTHON:
+            spec = language_kernelspec_name(environment, dataset, language)
+            if self.environments.kernelspecs.read(spec) is None:
+                raise NotFound(f"The environment {environment!r} has no {language!r} kernel.")
         internal = str(uuid.uuid4())
         self.site.register_service_kernel(internal, viewer.name, kernel_id)
         try:

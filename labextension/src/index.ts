@@ -18,6 +18,7 @@ import { addCommands } from './commands';
 import { kernelExitsPlugin } from './kernelExits';
 import { StarDockModel } from './model';
 import { RecipeKeeper } from './notebooks';
+import { addWorkFolderCommand } from './workFolder';
 import { IDraft } from './recipe';
 import { IStarDockSettings, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
 import { StarDockSidebar } from './widget';
@@ -81,6 +82,9 @@ function activate(
   // 5. Notebooks carry their recipe; one whose environment is missing can rebuild it.
   if (notebooks) {
     new RecipeKeeper({ app, tracker: notebooks, model, trans, showPanel });
+    // issue 18: a notebook's own opt-in to its folder at /work.
+    const command = addWorkFolderCommand(app, notebooks, trans);
+    palette?.addItem({ command, category: trans.__('StarDock') });
   }
 
   // 6. The recipe being written survives a reload; then everything is read once.

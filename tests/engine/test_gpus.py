@@ -5,7 +5,8 @@ A second Docker daemon of the test's own, started with a stand-in
 NVIDIA device driver when it finds that hook at start-up and turns a device
 request with the ``gpu`` capability into a prestart hook running it, with
 ``NVIDIA_VISIBLE_DEVICES`` in the container's environment (moby's
-daemon/nvidia_linux.go). The stand-in keeps the OCI state runc hands it on
+daemon/nvidia_linux.go). The daemon has a bridge of its own (never the host's
+docker0) and no iptables rules. The stand-in keeps the OCI state runc hands it on
 stdin. The daemon also has an ``nvidia`` runtime (a stand-in that runs runc), as
 ``nvidia-ctk runtime configure`` registers it, so ``docker info`` shows it.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -72,6 +74,10 @@ def gpu_daemon() -> Iterator[tuple[str, Path]]:
         script.chmod(0o755)
     socket = home / "docker.sock"
     name = home.name
+    # A bridge of its own: a daemon started with --bridge=none deletes the host's
+    # docker0 (moby removeDefaultBridgeInterface), which the machine's engine uses.
+    bridge = f"sdg{secrets.token_hex(4)}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
     log = open(home / "dockerd.log", "wb")
     proc = subprocess.Popen(
         [
@@ -80,7 +86,7 @@ def gpu_daemon() -> Iterator[tuple[str, Path]]:
             f"--exec-root={home / 'x'}",
             f"--pidfile={home / 'dockerd.pid'}",
             f"--host=unix://{socket}",
-            "--bridge=none",
+            f"--bridge={bridge}",
             "--iptables=false",
             "--ip-masq=false",
             f"--containerd-namespace={name}",
@@ -124,6 +130,7 @@ def gpu_daemon() -> Iterator[tuple[str, Path]]:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
         log.close()
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
 
 

@@ -19,8 +19,10 @@ CATALOG = "id,ra,dec\n1,202.47,47.19\n"
 
 
 @pytest.fixture
-def jp_server_config(sample_dataset: Path) -> dict[str, Any]:
-    return {**server_config(sample_dataset), "StarDockProvisioner": {"notebook_folder": True}}
+def jp_server_config(request: pytest.FixtureRequest, sample_dataset: Path) -> dict[str, Any]:
+    # The operator's setting: every notebook's folder, unless a test names another.
+    settings = getattr(request, "param", {"StarDockProvisioner": {"notebook_folder": True}})
+    return {**server_config(sample_dataset), **settings}
 
 
 async def test_a_notebook_reads_the_csv_beside_it_through_work(
@@ -110,3 +112,50 @@ async def test_a_notebook_outside_the_root_is_refused_with_a_sentence(
         f"outside the server's root. Only folders inside the server's root ({tmp_path / 'root'}) "
         "are, and never through a symlink."
     )
+
+
+def _notebook(path: Path, work: bool | None) -> None:
+    metadata: dict[str, Any] = {"stardock": {"work": True}} if work else {}
+    path.write_text(
+        json.dumps({"cells": [], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5})
+    )
+
+
+@pytest.mark.parametrize(
+    "jp_server_config",
+    [{"StarDockProvisioner": {"notebook_folder_per_notebook": True}}],
+    indirect=True,
+)
+async def test_a_notebook_can_opt_in_to_its_folder_by_its_metadata(
+    jp_fetch, jp_ws_fetch, jp_root_dir, stardock, base_image, engine
+) -> None:
+    folder = jp_root_dir / "obs"
+    folder.mkdir()
+    (folder / "catalog.csv").write_text(CATALOG)
+    _notebook(folder / "asks.ipynb", work=True)
+    _notebook(folder / "plain.ipynb", work=None)
+    spec = base_kernelspec(stardock.kernelspecs)
+    seen = {}
+    for name in ("asks.ipynb", "plain.ipynb"):
+        # As JupyterLab opens a notebook: a session names it (JPY_SESSION_NAME).
+        session = await post(
+            jp_fetch,
+            "api",
+            "sessions",
+            body={
+                "path": f"obs/{name}",
+                "name": name,
+                "type": "notebook",
+                "kernel": {"name": spec},
+            },
+        )
+        kernel_id = session["kernel"]["id"]
+        try:
+            ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+            await wait_ready(ws)
+            out = await execute(ws, "import os\nprint(os.getcwd(), os.path.isdir('/work'))")
+            seen[name] = out["stdout"].strip()
+            ws.close()
+        finally:
+            await jp_fetch("api", "sessions", session["id"], method="DELETE")
+    assert seen == {"asks.ipynb": "/work True", "plain.ipynb": "/outputs False"}
