@@ -39,6 +39,7 @@ from ..errors import KernelStartError, StarDockError
 from ..hub.service_client import hub_user_home, service_client_from_env
 from ..hub.service_kernel import ServiceKernel
 from ..labels import EnvironmentLabels, KernelLabels
+from ..services.last_use import LastUse  # issue 17
 from .container import ContainerKernel
 from .host import KernelHost, host_for, standalone_host
 from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
@@ -259,6 +260,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
             client_id=client_id or self.kernel_id,
         )
         self._adopt = orphan if orphan is not None else None
+        await engine.run(LastUse(state).record, self.environment)  # issue 17: a use
         return ContainerKernel(engine, self.kernel_settings(), launch)
 
     async def _orphan(self, engine: Engine, state: Path) -> dict[str, Any] | None:
