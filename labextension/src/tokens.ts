@@ -134,6 +134,18 @@ export interface IRecipe {
   commands: string[];
   apt_packages: string[];
   pip_packages: string[];
+  /** Issue 17: exact versions to install, as a rebuild from a lock asks. */
+  pins?: { apt: Record<string, string>; pip: Record<string, string> };
+}
+
+/** Issue 17: what an environment image holds exactly (docs/reproduce.md). */
+export interface ILock {
+  format: 'jupyter-stardock lock 1';
+  image_id: string;
+  base_image: string;
+  debian: Record<string, string>;
+  python: Record<string, string>;
+  r: Record<string, string>;
 }
 
 /** The reply to `POST dockerfile`: what a recipe would build. */
@@ -221,6 +233,10 @@ export interface IEnvironment {
   size: number;
   /** ISO 8601. */
   created: string;
+  /** Issue 17: its exact versions, where the server took them. */
+  lock?: ILock | null;
+  /** Issue 17: the last kernel start or build request it answered (epoch seconds). */
+  last_used?: number | null;
 }
 
 /** An environment with the kernelspec the server published for a recipe's dataset. */
@@ -286,6 +302,8 @@ export interface INotebookRecipe {
   dataset: string | null;
   recipe: IRecipe;
   kernelspec: string;
+  /** Issue 17: the environment's exact versions, beside its recipe. */
+  lock?: ILock | null;
 }
 
 /** Settings of the frontend plugin, as declared in `schema/plugin.json`. */
