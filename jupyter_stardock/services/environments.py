@@ -148,8 +148,10 @@ class EnvironmentsService:
         environment = environment_json(image)
         if self.locks is not None:  # issue 17: a build hit answers with the lock too
             environment["lock"] = await self.locks.for_build(image, log.info)
-        if self.last_use is not None:  # issue 17: and counts as a use
-            await self.engine.run(self.last_use.record, environment["id"])
+        if self.last_use is not None:  # issue 17: and counts as a use, as the listing says
+            environment["last_used"] = await self.engine.run(
+                self.last_use.record, environment["id"]
+            )
         # The environment exists; this recipe's dataset still needs its kernelspec.
         environment["kernelspec"] = self.publish_kernelspec(
             recipe.to_json(), environment["id"], image.tags[0] if image.tags else image.id
@@ -243,7 +245,10 @@ class EnvironmentsService:
         image = await self.environment_for(viewer, env_id)
         # issue 17: the environment's lock, taken now if it never was
         lock = await self.locks.for_build(image, log.info) if self.locks else None
-        return {**environment_json(image), "lock": lock}
+        described = {**environment_json(image), "lock": lock}
+        if self.last_use is not None:
+            described["last_used"] = (await self.engine.run(self.last_use.read)).get(env_id)
+        return described
 
     def _cached_lock(self, image_id: str) -> Lock | None:
         return self.locks.cached(image_id) if self.locks else None
@@ -290,6 +295,9 @@ class EnvironmentsService:
         )
 
     def _built(self, record: BuildRecord) -> None:
+        if self.last_use is not None and record.environment is not None:
+            # issue 17: a build is a use; its environment says when, as the listing will.
+            record.environment["last_used"] = self.last_use.record(record.environment_id)
         # Identical requests share one build but may name different datasets: every
         # dataset asked for with this environment gets its kernelspec. In the hub
         # service users' servers publish their own from their claims.

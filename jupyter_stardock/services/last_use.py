@@ -49,15 +49,19 @@ class LastUse:
         finally:
             os.close(fd)
 
-    def record(self, environment: str, when: float | None = None) -> None:
-        """Note a use of ``environment`` (blocking; a failure is logged, never raised)."""
+    def record(self, environment: str, when: float | None = None) -> float:
+        """Note a use of ``environment`` now (blocking; a failure is logged, never raised).
+
+        Returns its last use as recorded (the time given, or a later one already there).
+        """
+        when = when or time.time()
         if not environment:
-            return
+            return when
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with self._locked():
                 used = self.read()
-                used[environment] = max(used.get(environment, 0.0), when or time.time())
+                when = used[environment] = max(used.get(environment, 0.0), when)
                 tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
                 with os.fdopen(fd, "w") as f:
@@ -67,3 +71,4 @@ class LastUse:
             log.warning(
                 "StarDock: the use of environment %s was not recorded: %s", environment, err
             )
+        return when
