@@ -38,6 +38,8 @@ export namespace CommandIDs {
   export const deleteEnvironment = 'stardock:delete-environment';
   export const stopKernel = 'stardock:stop-kernel';
   export const showOutputs = 'stardock:show-outputs';
+  /** Issue 17: rebuild an archive's environment with every recorded version pinned. */
+  export const rebuildArchive = 'stardock:rebuild-archive';
 }
 
 /** JupyterLab's own commands the panel drives. */
@@ -277,6 +279,8 @@ export interface IArchiveManifest {
   started?: number;
   stopped?: number;
   note?: string;
+  /** Issue 17: the environment's exact versions (archives made since locks exist). */
+  lock?: ILock | null;
 }
 
 /** The archived outputs of a stopped kernel. */

@@ -91,6 +91,7 @@ function panelActions(model: StarDockModel, commands: CommandRegistry): IPanelAc
     deleteEnvironment: env => run(CommandIDs.deleteEnvironment, { environment: env.id }),
     stopKernel: kernel => run(CommandIDs.stopKernel, { kernel: kernel.id }),
     showOutputs: kernel => run(CommandIDs.showOutputs, { path: kernel.outputs ?? '' }),
-    archiveUrl: archive => model.archiveUrl(archive.id)
+    archiveUrl: archive => model.archiveUrl(archive.id),
+    rebuildArchive: archive => run(CommandIDs.rebuildArchive, { archive: archive.id }) // issue 17
   };
 }

@@ -1,6 +1,6 @@
 import { Time } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { downloadIcon, folderIcon, stopIcon } from '@jupyterlab/ui-components';
+import { downloadIcon, folderIcon, refreshIcon, stopIcon } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { formatBytes } from '../format';
@@ -23,6 +23,8 @@ export interface IKernelsSectionProps {
   onStop: (kernel: IKernelInfo) => void;
   onShowOutputs: (kernel: IKernelInfo) => void;
   archiveUrl: (archive: IArchive) => string;
+  /** Issue 17: offered for archives that record their exact versions. */
+  onRebuild?: (archive: IArchive) => void;
 }
 
 /** Running StarDock kernels with their outputs, and the archives of stopped ones. */
@@ -116,6 +118,16 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
                 >
                   <downloadIcon.react tag="span" elementSize="normal" />
                 </a>
+                {manifest.lock && props.onRebuild && (
+                  <IconButton
+                    icon={refreshIcon}
+                    label={trans.__(
+                      'Rebuild the environment of %1 with every recorded version pinned',
+                      title || archive.id
+                    )}
+                    onClick={() => props.onRebuild?.(archive)}
+                  />
+                )}
               </ListItem>
             );
           })}

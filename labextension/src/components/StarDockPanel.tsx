@@ -39,6 +39,8 @@ export interface IPanelActions {
   stopKernel: (kernel: IKernelInfo) => void;
   showOutputs: (kernel: IKernelInfo) => void;
   archiveUrl: (archive: IArchive) => string;
+  /** Issue 17: rebuild the archive's environment, every recorded version pinned. */
+  rebuildArchive?: (archive: IArchive) => void;
 }
 
 export interface IStarDockPanelProps {
@@ -148,6 +150,7 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         onStop={actions.stopKernel}
         onShowOutputs={actions.showOutputs}
         archiveUrl={actions.archiveUrl}
+        onRebuild={actions.rebuildArchive}
       />
       {state.listsError && <p className="jp-StarDock-section jp-StarDock-hint">{state.listsError}</p>}
       <StatusSection state={state} trans={trans} />
