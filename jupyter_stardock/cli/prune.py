@@ -22,8 +22,8 @@ def last_used(
 ) -> dict[str, float]:
     """The latest of: built, asked for in a build, a kernel stopped in it, a kernel runs in it.
 
-    The server does not record every use (a kernel's start, or a build request
-    answered from an existing image); these are the traces it keeps.
+    The server records a kernel's start and a build request answered from an
+    existing image as the environment's ``last_used``; the rest are traces it keeps.
     """
     now = time.time() if now is None else now
     used: dict[str, float] = {}
@@ -35,6 +35,7 @@ def last_used(
 
     for env in environments:
         seen(env["id"], env.get("created"))
+        seen(env["id"], env.get("last_used"))  # issue 17: a kernel start or build hit, recorded
     for build in builds:
         seen(build.get("environment_id"), build.get("finished") or build.get("created"))
     for archive in archives:

@@ -12,6 +12,7 @@ compared with the recorded one.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -116,7 +117,11 @@ class RebuildCommand(ServerCommand):
                     raise
                 if not self.closest:
                     self._refuse(source, missing, lock, err)
-                print(_missing_sentence(source, missing, lock) + " Building without them.")
+                # On stderr with the build's log: stdout keeps the result (and --json its JSON).
+                print(
+                    _missing_sentence(source, missing, lock) + " Building without them.",
+                    file=sys.stderr,
+                )
                 dropped |= missing
             finally:
                 progress.close()

@@ -31,6 +31,7 @@ __all__ = [
     "diff",
     "parse_lock_output",
     "pins_for",
+    "pins_from_json",
     "render_diff",
 ]
 
@@ -226,4 +227,23 @@ def pins_for(lock: Lock, base: Lock | None) -> dict[str, dict[str, str]]:
     return {
         "apt": {n: v for n, v in sorted(lock.debian.items()) if held.debian.get(n) != v},
         "pip": {n: v for n, v in sorted(lock.python.items()) if held.python.get(n) != v},
+    }
+
+
+def pins_from_json(raw: Any) -> dict[str, tuple[tuple[str, str], ...]]:
+    """The recipe's ``pins`` ({"apt": {name: version}, "pip": {...}}), checked as a lock is."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or set(raw) - {"apt", "pip"}:
+        raise RecipeError(
+            'The recipe field \'pins\' must be {"apt": {name: version}, "pip": {name: version}}.',
+            item="pins",
+        )
+    lock = Lock.from_json(
+        {"format": LOCK_FORMAT, "debian": raw.get("apt"), "python": raw.get("pip")},
+        where="the recipe's pins",
+    )
+    return {
+        "apt_pins": tuple(sorted(lock.debian.items())),
+        "pip_pins": tuple(sorted(lock.python.items())),
     }

@@ -29,7 +29,7 @@ from ..labels import EnvironmentLabels
 from .catalog import App, Catalog
 from .content_hash import hash_parts
 from .dockerfile import DockerfileSyntaxError, Instruction, parse
-from .lock import LOCK_FORMAT, Lock
+from .lock import pins_from_json
 from .policy import normalize_commands, validate_apt_packages, validate_pip_packages
 
 __all__ = [
@@ -411,25 +411,6 @@ def compose(
 
 
 # --- issue 17: pins from a lock ------------------------------------------------------
-
-
-def pins_from_json(raw: Any) -> dict[str, tuple[tuple[str, str], ...]]:
-    """The recipe's ``pins`` ({"apt": {name: version}, "pip": {...}}), checked as a lock is."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping) or set(raw) - {"apt", "pip"}:
-        raise RecipeError(
-            'The recipe field \'pins\' must be {"apt": {name: version}, "pip": {name: version}}.',
-            item="pins",
-        )
-    lock = Lock.from_json(
-        {"format": LOCK_FORMAT, "debian": raw.get("apt"), "python": raw.get("pip")},
-        where="the recipe's pins",
-    )
-    return {
-        "apt_pins": tuple(sorted(lock.debian.items())),
-        "pip_pins": tuple(sorted(lock.python.items())),
-    }
 
 
 def _copy(name: str, target: str, text: str, context: dict[str, bytes]) -> _Step:

@@ -40,6 +40,7 @@ from ..errors import KernelStartError, StarDockError
 from ..hub.service_client import hub_user_home, service_client_from_env
 from ..hub.service_kernel import ServiceKernel
 from ..labels import EnvironmentLabels, KernelLabels
+from ..services.last_use import LastUse  # issue 17
 from .container import ContainerKernel
 from .host import KernelHost, host_for, standalone_host
 from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
@@ -295,6 +296,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         settings = self.kernel_settings()
         # issue 18: a language without CurveZMQ cannot meet encrypted TCP sockets.
         check_language(self.language, settings.transport, settings.encrypt_tcp)
+        await engine.run(LastUse(state).record, self.environment)  # issue 17: a use
         return ContainerKernel(engine, settings, launch)
 
     async def _orphan(self, engine: Engine, state: Path) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from ..errors import Forbidden, InUse, NotFound, RecipeError, StarDockError
 from ..labels import EnvironmentLabels
 from .build_records import BuildRecord, environment_json
 from .builds import BuildManager
+from .last_use import LastUse
 from .locks import LockStore
 
 __all__ = ["BuildRequest", "EnvironmentsService", "Quotas", "Site"]
@@ -94,6 +95,8 @@ class EnvironmentsService:
         # issue 17: locks, kept by image id (None: environments are shown without one).
         self.locks = locks
         builds.locks = locks
+        # issue 17: kernel starts and build hits, for envs and prune --days
+        self.last_use = LastUse(builds.state_dir.parent) if locks is not None else None
 
     # What check_build_quotas reads (core.quotas.BuildQuotaContext).
     @property
@@ -146,6 +149,10 @@ class EnvironmentsService:
         environment = environment_json(image)
         if self.locks is not None:  # issue 17: a build hit answers with the lock too
             environment["lock"] = await self.locks.for_build(image, log.info)
+        if self.last_use is not None:  # issue 17: and counts as a use, as the listing says
+            environment["last_used"] = await self.engine.run(
+                self.last_use.record, environment["id"]
+            )
         # The environment exists; this recipe's dataset still needs its kernelspec.
         environment["kernelspec"] = self.publish_kernelspec(
             recipe.to_json(), environment["id"], image.tags[0] if image.tags else image.id
@@ -214,9 +221,14 @@ class EnvironmentsService:
 
     async def listed(self, viewer: Viewer) -> list[dict[str, Any]]:
         """The environments in the viewer's lists: those they built and the shared ones."""
+        used = await self.engine.run(self.last_use.read) if self.last_use else {}
         return [
-            # issue 17: the lock where it was taken (a listing never runs a container)
-            {**e, "lock": lock.to_json() if (lock := self._cached_lock(e["image_id"])) else None}
+            # issue 17: the lock where it was taken (a listing never runs a container), last use
+            {
+                **e,
+                "lock": lock.to_json() if (lock := self._cached_lock(e["image_id"])) else None,
+                "last_used": used.get(e["id"]),
+            }
             for e in await self.builds.environments()
             if self.site.may_use_environment(viewer, e["id"])
         ]
@@ -234,7 +246,10 @@ class EnvironmentsService:
         image = await self.environment_for(viewer, env_id)
         # issue 17: the environment's lock, taken now if it never was
         lock = await self.locks.for_build(image, log.info) if self.locks else None
-        return {**environment_json(image), "lock": lock}
+        described = {**environment_json(image), "lock": lock}
+        if self.last_use is not None:
+            described["last_used"] = (await self.engine.run(self.last_use.read)).get(env_id)
+        return described
 
     def _cached_lock(self, image_id: str) -> Lock | None:
         return self.locks.cached(image_id) if self.locks else None
@@ -286,6 +301,9 @@ class EnvironmentsService:
         return [a.kernel for a in self.catalog.apps.values() if a.id in app_ids and a.kernel]
 
     def _built(self, record: BuildRecord) -> None:
+        if self.last_use is not None and record.environment is not None:
+            # issue 17: a build is a use; its environment says when, as the listing will.
+            record.environment["last_used"] = self.last_use.record(record.environment_id)
         # Identical requests share one build but may name different datasets: every
         # dataset asked for with this environment gets its kernelspec. In the hub
         # service users' servers publish their own from their claims.

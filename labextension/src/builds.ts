@@ -251,7 +251,8 @@ export class Builds implements IDisposable {
       environment: environment.id,
       contentHash: environment.content_hash,
       imageId: environment.image_id ?? null,
-      kernelspec: environment.kernelspec
+      kernelspec: environment.kernelspec,
+      ...(environment.lock ? { lock: environment.lock } : {}) // issue 17
     };
     this._updateBuild({ ready });
     this._host.ready(ready);

@@ -9,7 +9,7 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { stardockIcon } from './icons';
 import { StarDockModel } from './model';
-import { openConsole, openNotebook } from './notebooks';
+import { openConsole, openNotebook, pinnedRecipe } from './notebooks';
 import { CommandIDs, IEnvironment, LabCommandIDs } from './tokens';
 import { recipeSummary } from './components/EnvironmentsSection';
 
@@ -132,6 +132,35 @@ export function addCommands(options: ICommandOptions): string[] {
         model.loadRecipe(environment.recipe, state().draft.dataset);
         showPanel();
       }
+    }
+  });
+
+  // issue 17: the environment an archive ran in, again, every recorded version pinned
+  commands.addCommand(CommandIDs.rebuildArchive, {
+    label: trans.__('Rebuild the Environment of This Archive'),
+    execute: async args => {
+      const archive = state().archives?.find(a => a.id === String(args.archive));
+      const manifest = archive?.manifest;
+      if (!manifest?.recipe || !manifest.lock) {
+        await showErrorMessage(
+          trans.__('Nothing to rebuild'),
+          trans.__(
+            'This archive records no exact versions (it was made before StarDock locked environments); edit a copy of its environment’s recipe instead.'
+          )
+        );
+        return;
+      }
+      const dataset = manifest.dataset?.id ?? null;
+      const known = dataset && state().datasets?.some(d => d.id === dataset) ? dataset : null;
+      const recipe = {
+        apps: manifest.recipe.apps ?? [],
+        commands: manifest.recipe.commands ?? [],
+        apt_packages: manifest.recipe.apt_packages ?? [],
+        pip_packages: manifest.recipe.pip_packages ?? [],
+        dataset: known
+      };
+      showPanel();
+      await model.build(pinnedRecipe(recipe, manifest.lock));
     }
   });
 

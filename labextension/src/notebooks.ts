@@ -10,7 +10,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 
 import { StarDockModel } from './model';
 import { isRecord } from './request';
-import { INotebookRecipe, IRecipe, LabCommandIDs, METADATA_KEY } from './tokens';
+import { ILock, INotebookRecipe, IRecipe, LabCommandIDs, METADATA_KEY } from './tokens';
 
 /** What a notebook records about the environment it was opened on. */
 export function notebookRecipe(ready: StarDockModel.IReady): INotebookRecipe {
@@ -21,8 +21,24 @@ export function notebookRecipe(ready: StarDockModel.IReady): INotebookRecipe {
     image_id: ready.imageId,
     dataset: dataset ?? null,
     recipe: { ...image, dataset: dataset ?? null },
-    kernelspec: ready.kernelspec
+    kernelspec: ready.kernelspec,
+    lock: ready.lock ?? null // issue 17: the exact versions travel with the recipe
   };
+}
+
+/** Issue 17: the lock a notebook records, if it is one. */
+export function readLock(value: unknown): ILock | null {
+  return isRecord(value) &&
+    value.format === 'jupyter-stardock lock 1' &&
+    isRecord(value.debian) &&
+    isRecord(value.python)
+    ? (value as unknown as ILock)
+    : null;
+}
+
+/** Issue 17: the recipe with every version of its lock pinned (apt name=version, pip ==). */
+export function pinnedRecipe(recipe: IRecipe, lock: ILock | null): IRecipe {
+  return lock ? { ...recipe, pins: { apt: lock.debian, pip: lock.python } } : recipe;
 }
 
 /** A notebook's StarDock metadata, or `null` when it has none (or not of this shape). */
@@ -46,7 +62,8 @@ export function readNotebookRecipe(value: unknown): INotebookRecipe | null {
       apt_packages: strings(recipe.apt_packages),
       pip_packages: strings(recipe.pip_packages)
     },
-    kernelspec: typeof value.kernelspec === 'string' ? value.kernelspec : ''
+    kernelspec: typeof value.kernelspec === 'string' ? value.kernelspec : '',
+    lock: readLock(value.lock)
   };
 }
 
@@ -119,7 +136,10 @@ export class RecipeKeeper {
       recorded.dataset && model.state.datasets?.some(d => d.id === recorded.dataset)
         ? recorded.dataset
         : null;
-    const recipe: IRecipe = { ...recorded.recipe, dataset };
+    // Issue 17: a missing environment is rebuilt with every version of the lock pinned;
+    // one that exists only lacks this dataset's kernelspec, answered at once.
+    const asked: IRecipe = { ...recorded.recipe, dataset };
+    const recipe = exists ? asked : pinnedRecipe(asked, recorded.lock ?? null);
     if (!exists) {
       const choice = await showDialog({
         title: trans.__('Rebuild this notebook’s environment?'),
@@ -184,6 +204,16 @@ function rebuildSentence(
       trans.__(
         'Its dataset %1 is not available here; the kernel will start without /data.',
         recorded.dataset
+      )
+    );
+  }
+  if (recorded.lock) {
+    // issue 17
+    parts.push(
+      trans.__(
+        'It records the exact versions it ran with (%1 Debian and %2 Python packages); the rebuild pins every one of them.',
+        Object.keys(recorded.lock.debian).length,
+        Object.keys(recorded.lock.python).length
       )
     );
   }

@@ -13,6 +13,7 @@ import {
   IDockerfileReply,
   IEnvironment,
   IKernelInfo,
+  ILock,
   IRecipe,
   IStatusReply
 } from './tokens';
@@ -48,6 +49,8 @@ export interface IReady {
   readonly imageId: string | null;
   /** The kernelspec of this environment with the recipe's dataset. */
   readonly kernelspec: string;
+  /** Issue 17: its exact versions (written into notebooks beside the recipe). */
+  readonly lock?: ILock | null;
 }
 
 /** The last build the panel started or followed. */

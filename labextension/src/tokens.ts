@@ -38,6 +38,8 @@ export namespace CommandIDs {
   export const deleteEnvironment = 'stardock:delete-environment';
   export const stopKernel = 'stardock:stop-kernel';
   export const showOutputs = 'stardock:show-outputs';
+  /** Issue 17: rebuild an archive's environment with every recorded version pinned. */
+  export const rebuildArchive = 'stardock:rebuild-archive';
 }
 
 /** JupyterLab's own commands the panel drives. */
@@ -139,6 +141,18 @@ export interface IRecipe {
   pip_packages: string[];
   /** issue 18: kernels of this environment get the operator's GPUs. */
   gpus?: boolean;
+  /** Issue 17: exact versions to install, as a rebuild from a lock asks. */
+  pins?: { apt: Record<string, string>; pip: Record<string, string> };
+}
+
+/** Issue 17: what an environment image holds exactly (docs/reproduce.md). */
+export interface ILock {
+  format: 'jupyter-stardock lock 1';
+  image_id: string;
+  base_image: string;
+  debian: Record<string, string>;
+  python: Record<string, string>;
+  r: Record<string, string>;
 }
 
 /** The reply to `POST dockerfile`: what a recipe would build. */
@@ -226,6 +240,10 @@ export interface IEnvironment {
   size: number;
   /** ISO 8601. */
   created: string;
+  /** Issue 17: its exact versions, where the server took them. */
+  lock?: ILock | null;
+  /** Issue 17: the last kernel start or build request it answered (epoch seconds). */
+  last_used?: number | null;
 }
 
 /** An environment with the kernelspec the server published for a recipe's dataset. */
@@ -266,6 +284,8 @@ export interface IArchiveManifest {
   started?: number;
   stopped?: number;
   note?: string;
+  /** Issue 17: the environment's exact versions (archives made since locks exist). */
+  lock?: ILock | null;
 }
 
 /** The archived outputs of a stopped kernel. */
@@ -291,6 +311,8 @@ export interface INotebookRecipe {
   dataset: string | null;
   recipe: IRecipe;
   kernelspec: string;
+  /** Issue 17: the environment's exact versions, beside its recipe. */
+  lock?: ILock | null;
 }
 
 /** Settings of the frontend plugin, as declared in `schema/plugin.json`. */

@@ -93,6 +93,7 @@ function panelActions(model: StarDockModel, commands: CommandRegistry): IPanelAc
     stopKernel: kernel => run(CommandIDs.stopKernel, { kernel: kernel.id }),
     showOutputs: kernel => run(CommandIDs.showOutputs, { path: kernel.outputs ?? '' }),
     archiveUrl: archive => model.archiveUrl(archive.id),
-    kernelAction: (id, action) => void model.kernelAction(id, action) // issue 17
+    kernelAction: (id, action) => void model.kernelAction(id, action), // issue 17
+    rebuildArchive: archive => run(CommandIDs.rebuildArchive, { archive: archive.id }) // issue 17
   };
 }

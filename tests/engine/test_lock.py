@@ -78,9 +78,13 @@ async def test_a_fresh_build_takes_its_lock_before_it_ends(
         # The end event's environment already carries it: the build took it.
         lock = Lock.from_json(environment["lock"])
         assert lock.image_id == environment["image_id"] and "ipykernel" in lock.python
-        (record,) = [b for b in client.builds() if b["environment_id"] == environment["id"]]
+        (record,) = [
+            b
+            for b in await asyncio.to_thread(client.builds)
+            if b["environment_id"] == environment["id"]
+        ]
         assert Lock.from_json(record["environment"]["lock"]) == lock
-        page = client.log_page(record["id"])
+        page = await asyncio.to_thread(client.log_page, record["id"])
         assert any(line.startswith("Locked: ") for line in page["lines"]), page["lines"][-5:]
     finally:
         await asyncio.to_thread(client.delete_environment, environment["id"])

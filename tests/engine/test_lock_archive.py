@@ -70,23 +70,27 @@ async def astropy_env(info: ServerInfo) -> dict[str, Any]:
     return await asyncio.to_thread(client.build, ASTROPY_EMCEE)
 
 
+async def open_session(jp_fetch: Any, path: str, kernel: dict[str, str]) -> dict[str, Any]:
+    """A notebook session on ``path``, as JupyterLab opens one (``kernel``: a name or an id)."""
+    body = {"path": path, "type": "notebook", "name": "", "kernel": kernel}
+    return dict(await _json(jp_fetch, "api", "sessions", method="POST", body=body))
+
+
+async def run_code(jp_ws_fetch: Any, kernel_id: str, code: str) -> None:
+    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    await wait_ready(ws)
+    out = await execute(ws, code)
+    assert out["error"] is None, out
+    ws.close()
+
+
 async def run_session(
     jp_fetch: Any, jp_ws_fetch: Any, path: str, kernelspec: str, code: str
 ) -> str:
-    session = await _json(
-        jp_fetch,
-        "api",
-        "sessions",
-        method="POST",
-        body={"path": path, "type": "notebook", "name": "", "kernel": {"name": kernelspec}},
-    )
+    session = await open_session(jp_fetch, path, {"name": kernelspec})
     kernel_id = session["kernel"]["id"]
     try:
-        ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
-        await wait_ready(ws)
-        out = await execute(ws, code)
-        assert out["error"] is None, out
-        ws.close()
+        await run_code(jp_ws_fetch, kernel_id, code)
     finally:
         await jp_fetch("api", "sessions", session["id"], method="DELETE")
     return str(kernel_id)
@@ -154,29 +158,15 @@ async def test_a_planted_symlink_where_the_notebook_is_read_gets_nothing_out(
         (victim.parent / "secret.ipynb").write_bytes(secret)  # a notebook-named host file
         # The kernel's outputs folder is below the root; the kernel makes a notebook there
         # a link to a host file, and the session (the user's) opens that path.
-        session = await _json(
-            jp_fetch,
-            "api",
-            "sessions",
-            method="POST",
-            body={
-                "path": "x.ipynb",
-                "type": "notebook",
-                "name": "",
-                "kernel": {"name": astropy["kernelspec"]},
-            },
-        )
+        session = await open_session(jp_fetch, "x.ipynb", {"name": astropy["kernelspec"]})
         kernel_id = session["kernel"]["id"]
         try:
-            ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
-            await wait_ready(ws)
-            out = await execute(
-                ws,
+            await run_code(
+                jp_ws_fetch,
+                kernel_id,
                 f"import os; os.symlink({str(victim)!r}, '/outputs/planted.ipynb')\n"
                 f"os.makedirs('/outputs/sub'); os.symlink({str(victim.parent)!r}, '/outputs/sub/up')",
             )
-            assert out["error"] is None, out
-            ws.close()
             kernels = (await _json(jp_fetch, "stardock", "api", "kernels"))["kernels"]
             (mine,) = [k for k in kernels if k["id"] == kernel_id]
             planted = f"{mine['outputs']}/planted.ipynb"
@@ -185,13 +175,7 @@ async def test_a_planted_symlink_where_the_notebook_is_read_gets_nothing_out(
                 jp_fetch, "api", "sessions", session["id"], method="PATCH", body={"path": planted}
             )
             # A second session on the same kernel, through a planted folder link.
-            second = await _json(
-                jp_fetch,
-                "api",
-                "sessions",
-                method="POST",
-                body={"path": through, "type": "notebook", "name": "", "kernel": {"id": kernel_id}},
-            )
+            second = await open_session(jp_fetch, through, {"id": kernel_id})
             assert second["kernel"]["id"] == kernel_id
         finally:
             await jp_fetch("api", "sessions", session["id"], method="DELETE")

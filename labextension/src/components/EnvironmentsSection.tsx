@@ -47,6 +47,10 @@ export function EnvironmentsSection(props: IEnvironmentsSectionProps): JSX.Eleme
                 formatBytes(environment.size),
                 environment.created
                   ? trans.__('built %1', Time.formatHuman(environment.created))
+                  : '',
+                // issue 17: the last kernel start or build request it answered
+                environment.last_used
+                  ? trans.__('used %1', Time.formatHuman(new Date(environment.last_used * 1000)))
                   : ''
               ]}
               data={{ environment: environment.id }}

@@ -5,6 +5,7 @@ import {
   folderIcon,
   historyIcon,
   pauseIcon,
+  refreshIcon,
   runIcon,
   saveIcon,
   stopIcon
@@ -36,6 +37,8 @@ export interface IKernelsSectionProps {
   suspended?: readonly ISuspendedKernel[] | null;
   notice?: string | null;
   onKernelAction?: (kernelId: string, action: KernelAction) => void;
+  /** Issue 17: offered for archives that record their exact versions. */
+  onRebuild?: (archive: IArchive) => void;
 }
 
 /** Running StarDock kernels with their outputs, and the archives of stopped ones. */
@@ -146,6 +149,16 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
                 >
                   <downloadIcon.react tag="span" elementSize="normal" />
                 </a>
+                {manifest.lock && props.onRebuild && (
+                  <IconButton
+                    icon={refreshIcon}
+                    label={trans.__(
+                      'Rebuild the environment of %1 with every recorded version pinned',
+                      title || archive.id
+                    )}
+                    onClick={() => props.onRebuild?.(archive)}
+                  />
+                )}
               </ListItem>
             );
           })}

@@ -43,6 +43,8 @@ export interface IPanelActions {
   archiveUrl: (archive: IArchive) => string;
   /** issue 17: pause, resume, suspend or restore a kernel. */
   kernelAction?: (kernelId: string, action: KernelAction) => void;
+  /** Issue 17: rebuild the archive's environment, every recorded version pinned. */
+  rebuildArchive?: (archive: IArchive) => void;
 }
 
 export interface IStarDockPanelProps {
@@ -161,6 +163,7 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         suspended={state.suspended}
         notice={state.kernelNotice}
         onKernelAction={actions.kernelAction}
+        onRebuild={actions.rebuildArchive}
       />
       {state.listsError && <p className="jp-StarDock-section jp-StarDock-hint">{state.listsError}</p>}
       <StatusSection state={state} trans={trans} />
