@@ -144,6 +144,8 @@ class KernelLaunch:
     #: The server instance that starts it (labels its container; reconcile reads them).
     #: None: the one this process runs for the launch's state folder (leases.current_identity).
     server: ServerIdentity | None = None
+    # issue 14: set while the container is a warm pool's slot (labels it); "" once claimed.
+    pool: str = ""
 
     @property
     def known_as(self) -> str:
@@ -210,6 +212,7 @@ def container_spec(
         client_id=k.known_as,
         server=identity.server_labels,
         version=__version__,
+        pool=k.pool,  # issue 14
     ).to_labels()
     environment = {
         **{name: env[name] for name in s.env_allowlist if name in env},

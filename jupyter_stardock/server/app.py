@@ -30,6 +30,8 @@ from ..errors import StarDockError
 from ..hub.service_client import ServiceClient, hub_user_home, service_client_from_env
 from ..kernels.host import KernelHost, register_host
 from ..kernels.listing import OwnKernels
+from ..kernels.pool import KernelPool
+from ..kernels.pool_start import make_pool
 from ..kernels.provisioner import StarDockProvisioner
 from ..kernels.reconcile import OrphanPolicy, OrphanReconciler
 from ..kernels.service_ids import ServiceKernelIds
@@ -81,6 +83,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     engine: Engine | None = None
     dataset_registry: DatasetRegistry | None = None
     builds: BuildManager | None = None
+    pool: KernelPool | None = None  # issue 14
     environments: EnvironmentsService
     hub_kernels: HubKernels
     remote: ServiceClient | None = None
@@ -271,6 +274,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             self.reconciled.set()
             return
         self._lease_task = asyncio.ensure_future(self._keep_lease())
+        if self.pool is not None:  # issue 14: fills once reconcile has cleared a crash's slots
+            self.pool.start(after=self.reconciled)
 
     async def sync_kernelspecs_soon(self) -> None:
         """After a build or delete through the proxy: refresh now, not at the next tick."""
@@ -343,8 +348,10 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
         # Kernel starts under this server reuse its engine, datasets and settings.
+        self.pool = make_pool(self, self.engine, self.mode)  # issue 14: the warm pool
         register_host(
-            self.serverapp, KernelHost(self, self.mode, self.engine, self._kernel_datasets)
+            self.serverapp,
+            KernelHost(self, self.mode, self.engine, self._kernel_datasets, pool=self.pool),
         )
         self.catalog = self.load_catalog()
         self.builds = self.make_builds(self.engine)
@@ -382,6 +389,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             unregister(self.identity)
         if self.builds is not None:
             await self.builds.shutdown()
+        if self.pool is not None:  # issue 14: unclaimed slots go with the server
+            await self.pool.stop()
         if self.serverapp is not None:
             register_host(self.serverapp, None)
         if self.engine is not None:
