@@ -20,85 +20,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import os
-import queue
-import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import KernelConnectionInfo
 
-from ..core.datasets import Dataset
 from ..engine import Engine
-from ..errors import EngineError, StarDockError
-from .container import ContainerKernel
-from .launch import KernelLaunch, KernelSettings, container_name
-from .pool_claim import (
-    ClaimRecord,
-    claim_outputs,
-    make_slot_outputs,
-    remove_slot_outputs,
-    write_claim,
+from .pool_slots import (
+    SLOT_BYTES,
+    PoolKey,
+    Slot,
+    SlotTemplate,
+    claim_slot,
+    dataset_inode,
+    discard_slot,
+    make_slot,
 )
-from .runtime import ipc_parent, quota_images, runtime_root
 
-__all__ = ["KernelPool", "PoolKey", "PoolLimits", "Slot", "SlotTemplate"]
+__all__ = ["KernelPool", "PoolLimits"]
 
 log = logging.getLogger(__name__)
 
-#: What one idle slot costs, as benchmarks/kernel_start.py measures it (the engine's
-#: figure of an idle kernel, 36 MiB, plus the shim); the memory budget counts by it.
-SLOT_BYTES = 40 << 20
 #: After a cold start's container started, its kernel boots for about a second more.
 QUIET_SECONDS = 1.5
-
-
-@dataclass(frozen=True)
-class PoolKey:
-    """What a slot must share with the kernel that claims it."""
-
-    image_id: str
-    dataset: str
-    uid: int
-    gid: int
-    transport: str
-    #: The Hub user it is for ("" on a single-user server): a slot is one user's.
-    owner: str = ""
-
-    @property
-    def label(self) -> str:
-        """A short stable name of the key, labelled on its slots."""
-        text = "|".join(map(str, self.__dict__.values()))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class SlotTemplate:
-    """Everything a cold start of this key decided, so a slot is made the same way."""
-
-    key: PoolKey
-    settings: KernelSettings
-    image: str
-    environment: str
-    dataset: Dataset | None
-    spec_name: str
-    kernel_name: str
-    outputs_parent: Path
-    outputs_trusted: Path
-    archive_dir: Path
-    owner: str
-    recipe: Mapping[str, Any] = field(default_factory=dict)
-    dockerfile: str = ""
-
-    @property
-    def state_dir(self) -> Path:
-        return self.archive_dir.parent
 
 
 @dataclass(frozen=True)
@@ -115,54 +62,6 @@ class PoolLimits:
     def capacity(self) -> int:
         """Most slots at once: pool_max_total, and what the memory budget holds."""
         return max(0, min(self.max_total, self.memory_bytes // SLOT_BYTES))
-
-
-@dataclass
-class Slot:
-    """One ready, unclaimed container kernel."""
-
-    template: SlotTemplate
-    kernel: ContainerKernel
-    info: KernelConnectionInfo
-    inode: int
-    created: float
-    dataset_inode: int | None
-    client: AsyncKernelClient | None = None
-
-    @property
-    def key(self) -> PoolKey:
-        return self.template.key
-
-
-def _inode(path: Path | None) -> int | None:
-    try:
-        return os.stat(path).st_ino if path is not None else None
-    except OSError:
-        return None
-
-
-def _session_code(name: str) -> str:
-    # What ipykernel does at its start when JPY_SESSION_NAME is set (ipkernel.py), run
-    # silent: no execute_input, no history, no execution count.
-    return (
-        f"__import__('os').environ['JPY_SESSION_NAME'] = {name!r}\n"
-        f"get_ipython().user_ns['__session__'] = {name!r}"
-    )
-
-
-async def _answers_kernel_info(client: AsyncKernelClient, timeout: float) -> None:
-    """Until the kernel answers kernel_info (asked again each second: early requests get lost)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        msg_id = client.kernel_info()
-        try:
-            while True:
-                reply = await client.get_shell_msg(timeout=1)
-                if reply["parent_header"].get("msg_id") == msg_id:
-                    return
-        except queue.Empty:
-            if time.monotonic() > deadline:
-                raise TimeoutError("The kernel did not answer kernel_info.") from None
 
 
 class KernelPool:
@@ -208,7 +107,7 @@ class KernelPool:
                 log.exception("StarDock: the warm kernel pool ended with an error")
         for key in list(self._slots):
             for slot in self._slots.pop(key):
-                await self._discard(slot)
+                await discard_slot(self.engine, slot)
         if self._discards:
             await asyncio.gather(*self._discards, return_exceptions=True)
 
@@ -300,92 +199,26 @@ class KernelPool:
         kernel_name: str,
         env: Mapping[str, str],
     ) -> KernelConnectionInfo:
-        """Make a claimed slot the kernel ``kernel_id``: folders, claim record, name, session."""
-        launch, engine = slot.kernel.launch, self.engine
-        started = time.time()
-        try:
-            outputs = await engine.run_long(
-                claim_outputs,
-                launch.outputs_dir,
-                inode=slot.inode,
-                trusted=slot.template.outputs_trusted,
-                dataset=slot.key.dataset or None,
-                started=started,
-                images=quota_images(launch.state_dir),
-                uid=launch.uid,
-                gid=launch.gid,
-            )
-            record = ClaimRecord(
-                kernel_id, client_id, str(outputs), started, spec_name, kernel_name
-            )
-            await engine.run(write_claim, launch.runtime_dir, record)
-            await self._rename(slot, container_name(kernel_id))
-            launch.kernel_id, launch.client_id, launch.outputs_dir = kernel_id, client_id, outputs
-            launch.started, launch.spec_name, launch.kernel_name = started, spec_name, kernel_name
-            launch.pool = ""  # its restarts are cold starts of the plain spec
-            session = env.get("JPY_SESSION_NAME")
-            if session and "JPY_SESSION_NAME" in slot.template.settings.env_allowlist:
-                await self._run_silent(slot, _session_code(session))
-        except BaseException:
-            await self._discard(slot)
-            raise
-        finally:
-            if slot.client is not None:
-                slot.client.stop_channels()
-                slot.client = None
-        return slot.info
+        """Make a claimed slot the kernel ``kernel_id`` (pool_slots.claim_slot)."""
+        return await claim_slot(
+            self.engine,
+            slot,
+            kernel_id=kernel_id,
+            client_id=client_id,
+            spec_name=spec_name,
+            kernel_name=kernel_name,
+            env=env,
+        )
 
     # -- inside -----------------------------------------------------------
-
-    async def _rename(self, slot: Slot, name: str) -> None:
-        container = slot.kernel.container_id or ""
-        try:
-            await self.engine.run(self.engine.rename_container_sync, container, name)
-        except EngineError as err:
-            if err.engine_status != 409:
-                raise
-            # A container left by an earlier start of this kernel id holds the name.
-            await self.engine.run(self.engine.remove_container_sync, name)
-            await self.engine.run(self.engine.rename_container_sync, container, name)
-
-    async def _run_silent(self, slot: Slot, code: str) -> None:
-        client = slot.client
-        assert client is not None
-        msg_id = client.execute(code, silent=True, store_history=False)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            reply = await client.get_shell_msg(timeout=max(0.1, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return
 
     def _retire(self, key: PoolKey) -> None:
         self._templates.pop(key, None)
         self._used.pop(key, None)
         for slot in self._slots.pop(key, []):
-            task = asyncio.ensure_future(self._discard(slot))
+            task = asyncio.ensure_future(discard_slot(self.engine, slot))
             self._discards.add(task)
             task.add_done_callback(self._discards.discard)
-
-    async def _discard(self, slot: Slot) -> None:
-        """Remove an unclaimed (or failed) slot: container, runtime folders, empty outputs folder."""
-        if slot.client is not None:
-            slot.client.stop_channels()
-            slot.client = None
-        kernel = slot.kernel
-        try:
-            await kernel.remove()
-        except StarDockError as err:
-            log.warning("StarDock: could not remove a warm pool slot: %s", err)
-        launch = kernel.launch
-        with contextlib.suppress(OSError):
-            await self.engine.run(kernel.drop_runtime)
-        with contextlib.suppress(OSError):
-            await self.engine.run_long(
-                remove_slot_outputs,
-                launch.outputs_dir,
-                uid=launch.uid,
-                images=quota_images(launch.state_dir),
-            )
 
     async def _run(self, after: asyncio.Event | None) -> None:
         while after is not None and not after.is_set() and not self._closed:
@@ -421,12 +254,12 @@ class KernelPool:
                 dataset = slot.template.dataset
                 old = (
                     now - slot.created > self.limits.ttl
-                    or (dataset is not None and _inode(dataset.path) != slot.dataset_inode)
+                    or (dataset is not None and dataset_inode(dataset.path) != slot.dataset_inode)
                     or await slot.kernel.poll() is not None
                 )
                 if old and slot in slots:
                     slots.remove(slot)
-                    await self._discard(slot)
+                    await discard_slot(self.engine, slot)
 
     def _total(self) -> int:
         return sum(len(s) for s in self._slots.values()) + (self._making is not None)
@@ -449,7 +282,7 @@ class KernelPool:
                 template = self._templates[key]
                 self._making = key
                 try:
-                    slot = await self._make(template)
+                    slot = await make_slot(self.engine, template, self._env())
                 finally:
                     self._making = None
                 if slot is None:
@@ -457,46 +290,4 @@ class KernelPool:
                 if key in self._templates and not self._closed:
                     self._slots.setdefault(key, []).append(slot)
                 else:
-                    await self._discard(slot)
-
-    async def _make(self, t: SlotTemplate) -> Slot | None:
-        slot_id = f"pool-{secrets.token_hex(8)}"
-        engine, key = self.engine, t.key
-        outputs, inode = await engine.run(
-            make_slot_outputs, t.outputs_parent, trusted=t.outputs_trusted, uid=key.uid, gid=key.gid
-        )
-        launch = KernelLaunch(
-            kernel_id=slot_id,
-            kernel_name=t.kernel_name,
-            image=t.image,
-            environment=t.environment,
-            dataset=t.dataset,
-            outputs_dir=outputs,
-            runtime_dir=runtime_root(t.state_dir) / secrets.token_hex(8),
-            archive_dir=t.archive_dir,
-            uid=key.uid,
-            gid=key.gid,
-            recipe=t.recipe,
-            dockerfile=t.dockerfile,
-            image_id=key.image_id,
-            spec_name=t.spec_name,
-            owner=t.owner,
-            ipc_parent=ipc_parent(),
-            client_id=slot_id,
-            pool=key.label,
-        )
-        kernel = ContainerKernel(engine, t.settings, launch)
-        slot = Slot(
-            t, kernel, {}, inode, time.time(), _inode(t.dataset.path if t.dataset else None)
-        )
-        try:
-            slot.info = await kernel.start(self._env())
-            slot.client = AsyncKernelClient()
-            slot.client.load_connection_info(slot.info)
-            slot.client.start_channels(hb=False)
-            await _answers_kernel_info(slot.client, timeout=60)
-        except Exception as err:
-            log.warning("StarDock: a warm pool slot of %s did not start: %s", t.environment, err)
-            await self._discard(slot)
-            return None
-        return slot
+                    await discard_slot(self.engine, slot)

@@ -20,7 +20,7 @@ from ..engine import ImageInfo
 from .container import ContainerKernel
 from .host import KernelHost, host_for
 from .launch import KernelSettings, MountedDataset
-from .pool import Slot
+from .pool_slots import Slot
 from .pool_start import slot_template
 
 if TYPE_CHECKING:

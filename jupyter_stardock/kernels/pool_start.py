@@ -17,7 +17,8 @@ from ..core.outputs_mounts import parse_size
 from ..engine import Engine, ImageInfo
 from ..labels import EnvironmentLabels
 from .launch import KernelSettings, MountedDataset
-from .pool import KernelPool, PoolKey, PoolLimits, SlotTemplate
+from .pool import KernelPool, PoolLimits
+from .pool_slots import PoolKey, SlotTemplate
 
 __all__ = ["make_pool", "slot_template"]
 

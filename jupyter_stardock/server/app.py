@@ -31,6 +31,7 @@ from ..hub.service_client import ServiceClient, hub_user_home, service_client_fr
 from ..kernels.host import KernelHost, register_host
 from ..kernels.listing import OwnKernels
 from ..kernels.pool import KernelPool
+from ..kernels.pool_builds import PoolFeeder
 from ..kernels.pool_start import make_pool
 from ..kernels.provisioner import StarDockProvisioner
 from ..kernels.reconcile import OrphanPolicy, OrphanReconciler
@@ -274,7 +275,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             self.reconciled.set()
             return
         self._lease_task = asyncio.ensure_future(self._keep_lease())
-        if self.pool is not None:  # issue 14: fills once reconcile has cleared a crash's slots
+        if self.pool is not None:  # issue 14: fills once reconcile cleared a crash's slots
             self.pool.start(after=self.reconciled)
 
     async def sync_kernelspecs_soon(self) -> None:
@@ -349,14 +350,15 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         self.dataset_registry = self.make_datasets()
         # Kernel starts under this server reuse its engine, datasets and settings.
         self.pool = make_pool(self, self.engine, self.mode)  # issue 14: the warm pool
-        register_host(
-            self.serverapp,
-            KernelHost(self, self.mode, self.engine, self._kernel_datasets, pool=self.pool),
-        )
+        host = KernelHost(self, self.mode, self.engine, self._kernel_datasets, pool=self.pool)
+        register_host(self.serverapp, host)
         self.catalog = self.load_catalog()
         self.builds = self.make_builds(self.engine)
         self.kernelspecs = self.make_kernelspecs()
         self.environments = self.make_environments(self.builds)
+        if self.pool is not None and self.serverapp is not None:  # issue 14: builds feed it
+            root = Path(self.serverapp.root_dir)
+            PoolFeeder(self.pool, host, self.serverapp.config, root).attach(self.environments)
         if self.mode == "service":
             self.hub_kernels = HubKernels(self.environments, self, self._kernel_manager)
         self.engine_health = EngineHealth(self.engine.address, self.log)

@@ -13,7 +13,7 @@ It never imports tornado: handlers parse and authorize, then call one method.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -87,6 +87,10 @@ class EnvironmentsService:
         self.site = site
         self.quotas = quotas
         builds.on_built = self._built
+        # issue 14: told of each kernelspec a build published (name, environment, image,
+        # dataset) and of each environment removed; the server wires its warm kernel pool in.
+        self.on_published: Callable[[str, str, str, str | None], None] | None = None
+        self.on_removed: Callable[[str], None] | None = None
 
     # What check_build_quotas reads (core.quotas.BuildQuotaContext).
     @property
@@ -241,6 +245,8 @@ class EnvironmentsService:
         await self.builds.remove_environment(env_id)
         self.claims.remove(env_id)
         self.kernelspecs.remove_environment(env_id)
+        if self.on_removed is not None:  # issue 14
+            self.on_removed(env_id)
 
     # -- kernelspecs ------------------------------------------------------
 
@@ -273,7 +279,9 @@ class EnvironmentsService:
             datasets.update(self.claims.of(server_user()).get(record.environment_id, []))
         for dataset in sorted(datasets):
             recipe = {**record.recipe, "dataset": dataset or None}
-            self.publish_kernelspec(recipe, record.environment_id, record.tag)
+            name = self.publish_kernelspec(recipe, record.environment_id, record.tag)
+            if self.on_published is not None:  # issue 14
+                self.on_published(name, record.environment_id, record.tag, dataset or None)
 
     async def kernelspecs_of(self, viewer: Viewer) -> list[dict[str, Any]]:
         """Hub service: the viewer's environment + dataset pairs, for their server to publish."""

@@ -233,3 +233,33 @@ async def test_a_changed_image_recycles_the_pool(
         await jp_fetch("api", "kernels", first, method="DELETE")
     finally:
         engine.remove_image_sync(tag)
+
+
+async def test_a_build_prestarts_a_slot_and_removing_it_recycles(
+    jp_fetch, stardock, base_image, engine
+) -> None:
+    """The first kernel after a build is warm; the environment's removal takes its slots."""
+    recipe = {"dataset": "m51", "commands": [f"echo pool-{uuid.uuid4().hex[:10]}"]}
+    reply = await jp_fetch("stardock", "api", "builds", method="POST", body=json.dumps(recipe))
+    build = json.loads(reply.body)["build"]
+    record = await stardock.builds.wait(build["id"])
+    assert record.state == "succeeded", (record.error, record.failure)
+    environment = record.environment_id
+    try:
+        (slot,) = await ready_slots(stardock, 1)
+        assert slot["Labels"][f"{KERNEL_LABEL}.environment"] == environment
+        # Claimed by the first start, with no cold start before it.
+        kernel_id = await start(jp_fetch, f"stardock-{environment}-m51")
+        container = named(engine, kernel_id)
+        assert container is not None and container["Id"] == slot["Id"]
+        await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+        (refilled,) = await ready_slots(stardock, 1)
+        await jp_fetch("stardock", "api", "environments", environment, method="DELETE")
+        deadline = asyncio.get_running_loop().time() + 60
+        while engine.inspect_container_sync(refilled["Id"]) is not None:
+            assert asyncio.get_running_loop().time() < deadline, "removal recycles the slot"
+            await asyncio.sleep(0.5)
+        assert stardock.pool.sizes()["ready"] == 0
+    finally:
+        if engine.image_sync(f"stardock/env:{environment}") is not None:
+            await jp_fetch("stardock", "api", "environments", environment, method="DELETE")
