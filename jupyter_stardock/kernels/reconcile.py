@@ -23,7 +23,7 @@ from .archive import archive_orphans
 from .launch import container_uid
 from .listing import OwnKernels, kernel_containers
 from .pool_claim import as_kernel_container, remove_slot_outputs
-from .runtime import drop_labelled_folders
+from .runtime import drop_labelled_folders, quota_images
 from .service_ids import ServiceKernelIds
 
 __all__ = ["KernelStarter", "Orphan", "OrphanPolicy", "OrphanReconciler"]
@@ -174,7 +174,12 @@ class OrphanReconciler:
             await self.engine.run(self.engine.remove_container_sync, orphan.container_id)
             await self.engine.run(drop_labelled_folders, orphan.kernel, state_dir)
             if uid is not None:
-                await self.engine.run(remove_slot_outputs, Path(orphan.kernel.outputs), uid=uid)
+                await self.engine.run_long(
+                    remove_slot_outputs,
+                    Path(orphan.kernel.outputs),
+                    uid=uid,
+                    images=quota_images(state_dir),
+                )
             self.log.info("StarDock: removed an unclaimed warm kernel left by an earlier server")
 
     async def adopt_orphans(self, orphans: list[Orphan]) -> set[str]:
