@@ -17,7 +17,15 @@ from jupyter_stardock.labels import KERNEL as KERNEL_LABEL
 from jupyter_stardock.labels import KernelLabels
 
 from .conftest import server_config
-from .kernel_helpers import execute, wait_ready
+from .kernel_helpers import (
+    changed,
+    execute,
+    holding,
+    root_only_file,
+    snapshots,
+    tar_files,
+    wait_ready,
+)
 
 KERNEL_UID = 1000 if os.geteuid() == 0 else os.getuid()
 KERNEL_GID = 1000 if os.geteuid() == 0 else os.getgid()
@@ -263,3 +271,61 @@ async def test_a_build_prestarts_a_slot_and_removing_it_recycles(
     finally:
         if engine.image_sync(f"stardock/env:{environment}") is not None:
             await jp_fetch("stardock", "api", "environments", environment, method="DELETE")
+
+
+#: Kernel code: links to the victim in every folder the kernel shares with the server, at the
+#: names the pool and the claim use, and one to the folder the slots are made in.
+PLANT = """
+import os
+victim, slots_parent = {victim!r}, {parent!r}
+planted = []
+for folder in ('/outputs', '/run/stardock/ipc', '/run/stardock'):
+    for name in ('.stardock-slot-planted', 'claim.json', 'connection.json', 'k-1', 'parent'):
+        target = slots_parent if name == 'parent' else victim
+        try:
+            os.symlink(target, os.path.join(folder, name))
+            planted.append(os.path.join(folder, name))
+        except OSError:
+            pass
+print(len(planted))
+"""
+
+
+async def test_links_planted_by_a_pooled_kernel_never_reach_a_host_file(
+    jp_fetch, jp_ws_fetch, jp_root_dir, stardock, base_image, engine
+) -> None:
+    spec = base_spec(stardock)
+    first = await start(jp_fetch, spec)
+    await ready_slots(stardock, 2)
+    parent = Path(jp_root_dir) / "stardock-outputs"
+    with root_only_file() as victim:
+        before = snapshots([victim, victim.parent])
+        parent_mode = os.lstat(parent)
+        kernel_id = await start(jp_fetch, spec)
+        ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+        await wait_ready(ws)
+        out = await execute(ws, PLANT.format(victim=str(victim), parent=str(parent)))
+        assert out["error"] is None and int(out["stdout"]) >= 4, out
+        # A restart (a cold start of the same spec), a refill beside it, another claim.
+        await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
+        await wait_ready(ws)
+        ws.close()
+        await ready_slots(stardock, 2)
+        second = await start(jp_fetch, spec)
+        ws = await jp_ws_fetch("api", "kernels", second, "channels")
+        await wait_ready(ws)
+        assert (await execute(ws, "print('fine')"))["stdout"].strip() == "fine"
+        ws.close()
+        for done in (kernel_id, second, first):
+            await jp_fetch("api", "kernels", done, method="DELETE")
+        await stardock.pool.stop()  # its unclaimed slots go too
+        assert changed(before) == {}
+        after = os.lstat(parent)  # its entries change (kernels' folders), never what it is
+        assert (after.st_mode, after.st_uid, after.st_ino) == (
+            parent_mode.st_mode,
+            parent_mode.st_uid,
+            parent_mode.st_ino,
+        )
+        archive = await jp_fetch("stardock", "api", "archives", kernel_id)
+        assert holding(tar_files(archive.body), [victim]) == []
+        assert not any(p.name.startswith(".stardock-slot-") for p in parent.iterdir())
