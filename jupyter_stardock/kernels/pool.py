@@ -77,6 +77,7 @@ class KernelPool:
         self._slots: dict[PoolKey, list[Slot]] = {}
         self._templates: dict[PoolKey, SlotTemplate] = {}
         self._used: dict[PoolKey, float] = {}
+        self._built: set[PoolKey] = set()
         self._making: PoolKey | None = None
         self._starting = 0
         self._quiet_until = 0.0
@@ -122,8 +123,17 @@ class KernelPool:
             self._quiet_until = time.monotonic() + QUIET_SECONDS
             self._wake.set()
 
-    def note_use(self, template: SlotTemplate, *, at: float | None = None) -> None:
-        """A kernel of this key started (or a build made one likely): keep a slot of it."""
+    def note_use(
+        self, template: SlotTemplate, *, at: float | None = None, built: bool = False
+    ) -> None:
+        """A kernel of this key started (or, ``built``, a build made one likely): keep slots of it.
+
+        A build's kernelspec gets one slot until a kernel of it starts; then pool_size.
+        """
+        if built:
+            self._built.add(template.key)
+        else:
+            self._built.discard(template.key)
         self._templates[template.key] = template
         self._used[template.key] = time.time() if at is None else at
         if not self._closed:
@@ -159,6 +169,15 @@ class KernelPool:
             if stale(key, template):
                 self._retire(key)
         self._wake.set()
+
+    async def drop(self, *, environment: str) -> None:
+        """:meth:`recycle` an environment's slots and wait until their containers are gone."""
+        self.recycle(environment=environment)
+        deadline = time.monotonic() + 90
+        while self._making is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)  # a slot being made goes once it is
+        if self._discards:
+            await asyncio.gather(*self._discards, return_exceptions=True)
 
     def sizes(self) -> dict[str, Any]:
         """For the status: slots ready per environment and dataset, and their memory."""
@@ -271,7 +290,7 @@ class KernelPool:
             while (
                 not self._closed
                 and key in self._templates
-                and self.ready(key) < self.limits.size
+                and self.ready(key) < (1 if key in self._built else self.limits.size)
                 and self._total() < self.limits.capacity
             ):
                 # A kernel start is under way, or its kernel still boots: it goes first.
@@ -283,11 +302,11 @@ class KernelPool:
                 self._making = key
                 try:
                     slot = await make_slot(self.engine, template, self._env())
+                    if slot is not None and (key not in self._templates or self._closed):
+                        await discard_slot(self.engine, slot)  # recycled while it was made
+                        slot = None
                 finally:
                     self._making = None
                 if slot is None:
                     return  # try again at the next tick
-                if key in self._templates and not self._closed:
-                    self._slots.setdefault(key, []).append(slot)
-                else:
-                    await discard_slot(self.engine, slot)
+                self._slots.setdefault(key, []).append(slot)

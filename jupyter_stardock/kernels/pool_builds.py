@@ -53,7 +53,7 @@ class PoolFeeder:
 
     def attach(self, environments: EnvironmentsService) -> None:
         """Hear of the builds and removals of this server's environments service."""
-        environments.on_published, environments.on_removed = self.published, self.removed
+        environments.on_published, environments.on_removing = self.published, self.removing
 
     def published(self, spec_name: str, environment: str, image: str, dataset: str | None) -> None:
         """A build made (or remade) ``image``: its old slots go, one new slot is started."""
@@ -62,8 +62,9 @@ class PoolFeeder:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def removed(self, environment: str) -> None:
-        self.pool.recycle(environment=environment)
+    async def removing(self, environment: str) -> None:
+        """Its slots go before its image does (a running container holds an image)."""
+        await self.pool.drop(environment=environment)
 
     async def _prestart(
         self, spec_name: str, environment: str, image_ref: str, dataset_id: str | None
@@ -99,4 +100,4 @@ class PoolFeeder:
             log.warning("StarDock: no warm kernel for %s: %s", spec_name, err)
             return
         if template is not None:
-            self.pool.note_use(template)
+            self.pool.note_use(template, built=True)

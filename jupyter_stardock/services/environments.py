@@ -13,7 +13,7 @@ It never imports tornado: handlers parse and authorize, then call one method.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,9 +88,10 @@ class EnvironmentsService:
         self.quotas = quotas
         builds.on_built = self._built
         # issue 14: told of each kernelspec a build published (name, environment, image,
-        # dataset) and of each environment removed; the server wires its warm kernel pool in.
+        # dataset) and of each environment about to be removed (its pre-started kernels hold
+        # the image); the server wires its warm kernel pool in.
         self.on_published: Callable[[str, str, str, str | None], None] | None = None
-        self.on_removed: Callable[[str], None] | None = None
+        self.on_removing: Callable[[str], Awaitable[None]] | None = None
 
     # What check_build_quotas reads (core.quotas.BuildQuotaContext).
     @property
@@ -242,11 +243,11 @@ class EnvironmentsService:
             raise InUse(
                 "A running kernel uses this environment; stop the kernel first, then delete it."
             )
+        if self.on_removing is not None:  # issue 14
+            await self.on_removing(env_id)
         await self.builds.remove_environment(env_id)
         self.claims.remove(env_id)
         self.kernelspecs.remove_environment(env_id)
-        if self.on_removed is not None:  # issue 14
-            self.on_removed(env_id)
 
     # -- kernelspecs ------------------------------------------------------
 
