@@ -23,14 +23,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
 
+from ..core.pool_budget import SLOT_BYTES, PoolLimits
 from ..engine import Engine
 from .pool_slots import (
-    SLOT_BYTES,
     PoolKey,
     Slot,
     SlotTemplate,
@@ -40,28 +39,12 @@ from .pool_slots import (
     make_slot,
 )
 
-__all__ = ["KernelPool", "PoolLimits"]
+__all__ = ["KernelPool"]
 
 log = logging.getLogger(__name__)
 
 #: After a cold start's container started, its kernel boots for about a second more.
 QUIET_SECONDS = 1.5
-
-
-@dataclass(frozen=True)
-class PoolLimits:
-    """The operator's pool settings (c.StarDockApp.pool_*)."""
-
-    size: int = 1
-    recent_hours: float = 24.0
-    max_total: int = 4
-    ttl: float = 3600.0
-    memory_bytes: int = 512 << 20
-
-    @property
-    def capacity(self) -> int:
-        """Most slots at once: pool_max_total, and what the memory budget holds."""
-        return max(0, min(self.max_total, self.memory_bytes // SLOT_BYTES))
 
 
 class KernelPool:

@@ -41,7 +41,6 @@ from .pool_claim import (
 from .runtime import ipc_parent, quota_images, runtime_root
 
 __all__ = [
-    "SLOT_BYTES",
     "PoolKey",
     "Slot",
     "SlotTemplate",
@@ -52,10 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: What one idle slot costs, as benchmarks/kernel_start.py measures it (the engine's
-#: figure of an idle kernel, 36 MiB, plus the shim); the memory budget counts by it.
-SLOT_BYTES = 40 << 20
 
 
 @dataclass(frozen=True)

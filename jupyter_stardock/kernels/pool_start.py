@@ -14,10 +14,11 @@ from pathlib import Path
 from ..config import StarDockSettings
 from ..core.datasets import Dataset
 from ..core.outputs_mounts import parse_size
+from ..core.pool_budget import PoolLimits
 from ..engine import Engine, ImageInfo
 from ..labels import EnvironmentLabels
 from .launch import KernelSettings, MountedDataset
-from .pool import KernelPool, PoolLimits
+from .pool import KernelPool
 from .pool_slots import PoolKey, SlotTemplate
 
 __all__ = ["make_pool", "slot_template"]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_stardock.core.outputs import outputs_folder_prefix
+from jupyter_stardock.core.pool_budget import SLOT_BYTES, PoolLimits
 from jupyter_stardock.errors import UnsafePath
-from jupyter_stardock.kernels.pool import PoolLimits
 from jupyter_stardock.kernels.pool_claim import (
     CLAIM_RECORD,
     SLOT_PREFIX,
@@ -22,7 +22,6 @@ from jupyter_stardock.kernels.pool_claim import (
     rename_slot_outputs,
     write_claim,
 )
-from jupyter_stardock.kernels.pool_slots import SLOT_BYTES
 from jupyter_stardock.kernels.runtime import runtime_root
 from jupyter_stardock.labels import KernelLabels
 
