@@ -406,7 +406,7 @@ class StarDockSettings(LoggingConfigurable):
         "512m",
         config=True,
         help=(
-            "Memory the warm pool may take, e.g. '512m' (an idle kernel takes about 40 MiB with "
+            "Memory the warm pool may take, e.g. '512m' (an idle kernel takes about 56 MiB with "
             "its engine shim); it caps the pre-started kernels together with pool_max_total."
         ),
     )

@@ -15,8 +15,8 @@ from .outputs_mounts import parse_size
 __all__ = ["SLOT_BYTES", "PoolLimits", "pool_budget"]
 
 #: What one idle slot costs, as benchmarks/kernel_start.py measures it (the engine's
-#: figure of an idle kernel, 36 MiB, plus the shim); the memory budget counts by it.
-SLOT_BYTES = 40 << 20
+#: figure of an idle slot, 50.6 MiB on 2026-12-02, plus its shim, 5 MiB); the budget counts by it.
+SLOT_BYTES = 56 << 20
 
 
 @dataclass(frozen=True)
