@@ -487,6 +487,40 @@ class StarDockSettings(LoggingConfigurable):
         ),
     )
 
+    # issue 14: the warm pool of pre-started kernels (kernels/pool.py)
+    pool_size = Int(
+        1,
+        config=True,
+        help=(
+            "Pre-started kernels kept ready for each environment, dataset and user that started "
+            "a kernel recently, so the next start skips the engine's container start. 0 turns "
+            "the warm pool off."
+        ),
+    )
+    pool_recent_hours = Float(
+        24.0,
+        config=True,
+        help="Keep warm kernels only for kernelspecs a kernel was started from in the last this many hours.",
+    )
+    pool_max_total = Int(
+        4,
+        config=True,
+        help="Most pre-started kernels the server keeps ready at once, all kinds together.",
+    )
+    pool_ttl = Float(
+        3600.0,
+        config=True,
+        help="Seconds an unused pre-started kernel is kept before it is replaced with a fresh one.",
+    )
+    pool_memory = Unicode(
+        "512m",
+        config=True,
+        help=(
+            "Memory the warm pool may take, e.g. '512m' (an idle kernel takes about 56 MiB with "
+            "its engine shim); it caps the pre-started kernels together with pool_max_total."
+        ),
+    )
+
 
 def settings_from_config(config: Config) -> StarDockSettings:
     """The settings an operator wrote as ``c.StarDockApp.*`` in ``config``, without the server.

@@ -178,6 +178,9 @@ class KernelLabels:
     client_id: str = ""
     server: ServerLabels | None = None
     version: str = ""
+    # issue 14: a warm pool's slot says so; its claim record (kernels/pool_claim.py) names
+    # the kernel that took it, since a running container's labels cannot change.
+    pool: str = ""
 
     def to_labels(self) -> dict[str, str]:
         labels = {
@@ -199,6 +202,8 @@ class KernelLabels:
             VERSION: self.version,
             **(self.server.to_labels() if self.server else {}),
         }
+        if self.pool:  # issue 14: only on a pool's slot
+            labels[f"{KERNEL}.pool"] = self.pool
         return labels
 
     @classmethod
@@ -233,6 +238,7 @@ class KernelLabels:
             client_id=get("client-id") or kernel_id,
             server=ServerLabels.from_labels(labels),
             version=labels.get(VERSION, ""),
+            pool=get("pool"),  # issue 14
         )
 
 

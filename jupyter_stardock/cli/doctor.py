@@ -97,6 +97,7 @@ class DoctorCommand(StarDockSubcommand):
             Check("catalog", "warn", problem, "Fix or remove that catalog entry.")
             for problem in map(str, settings.load_catalog().problems)
         ]
+        checks.append(pool_check(settings))  # issue 14: the warm pool's memory budget
         checks += self._servers()
         failed = sum(c.status == "fail" for c in checks)
         warned = sum(c.status == "warn" for c in checks)
@@ -265,6 +266,15 @@ def registry_checks(settings: StarDockApp, engine: Engine) -> list[Check]:
             + (f" and takes the credentials of user {who.username!r}." if who else "."),
         )
     ]
+
+
+def pool_check(settings: StarDockApp) -> Check:
+    """issue 14: the warm pool's memory budget, against what this machine has available."""
+    from ..core.pool_budget import pool_budget
+
+    status, message = pool_budget(settings)
+    hint = "Lower c.StarDockApp.pool_memory or pool_max_total." if status != "ok" else ""
+    return Check("warm pool", status, message, hint)
 
 
 def doctor_summary(failed: int, warned: int) -> str:

@@ -367,6 +367,10 @@ class Engine:
 
         return self._call(go)
 
+    def rename_container_sync(self, container_id: str, name: str) -> None:
+        """Give a (running) container a new name; 409 if the name is taken (issue 14: a claimed slot)."""
+        self._call(lambda: self._client().rename(container_id, name))
+
     def inspect_container_sync(self, container_id: str) -> dict[str, Any] | None:
         try:
             return self._call(lambda: self._client().inspect_container(container_id))

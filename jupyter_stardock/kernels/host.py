@@ -14,13 +14,16 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traitlets.config import Config
 
 from ..config import Mode, StarDockSettings, load_server_config, settings_from_config
 from ..core.datasets import DatasetRegistry
 from ..engine import Engine
+
+if TYPE_CHECKING:
+    from .pool import KernelPool
 
 __all__ = ["KernelHost", "host_for", "register_host", "standalone_host"]
 
@@ -38,6 +41,8 @@ class KernelHost:
     datasets: Callable[[], DatasetRegistry]
     #: Whether a kernel start must close the registry it got (a standalone one is its own).
     owns_datasets: bool = False
+    #: The server's warm pool of kernels (issue 14); None without a server, or switched off.
+    pool: KernelPool | None = None
 
 
 # By ServerApp: several servers may run in one process (tests do), and a kernel

@@ -154,6 +154,8 @@ class KernelLaunch:
     work_source: Path | None = None
     # issue 18: the kernel's language (core/languages.py); Python's command is _LAUNCH.
     language: str = PYTHON
+    # issue 14: set while the container is a warm pool's slot (labels it); "" once claimed.
+    pool: str = ""
 
     @property
     def known_as(self) -> str:
@@ -223,6 +225,7 @@ def container_spec(
         client_id=k.known_as,
         server=identity.server_labels,
         version=__version__,
+        pool=k.pool,  # issue 14
     ).to_labels()
     environment = {
         **{name: env[name] for name in s.env_allowlist if name in env},

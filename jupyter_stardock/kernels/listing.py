@@ -17,6 +17,7 @@ from ..core.leases import Lease, ServerIdentity
 from ..core.users import Viewer
 from ..engine import Engine
 from ..labels import KernelLabels
+from .pool_claim import as_kernel_container
 
 __all__ = ["OwnKernels", "kernel_containers"]
 
@@ -60,7 +61,11 @@ class OwnKernels:
     async def running(self, viewer: Viewer | None = None) -> list[dict[str, Any]]:
         """Its kernels (the viewer's own, when scoped), as ``GET /stardock/api/kernels`` lists them."""
         kernels = []
-        for c in await kernel_containers(self.engine):
+        for found in await kernel_containers(self.engine):
+            # issue 14: a warm pool's unclaimed slot is nobody's kernel; a claimed one is its kernel's.
+            c = as_kernel_container(found, self.identity.state_dir)
+            if c is None:
+                continue
             kernel = KernelLabels.from_labels(c.get("Labels"))
             if kernel is None or not self.is_mine(kernel, c.get("Id", "")):
                 continue

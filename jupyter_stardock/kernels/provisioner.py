@@ -46,6 +46,8 @@ from .host import KernelHost, host_for, standalone_host
 from .launch import KernelLaunch, MountedDataset, container_name, mounted_dataset
 from .notebooks import session_notebooks  # issue 17
 from .pause import thaw  # issue 17
+from .pool_claim import claimed_labels
+from .pool_provisioner import PooledStarts
 from .runtime import connection_key, folders_are_ours, ipc_parent, runtime_root
 from .settings import ContainerSettings
 from .workdir import (
@@ -77,7 +79,7 @@ class KernelStartHTTPError(web.HTTPError):
 
 # KernelProvisionerMeta derives from both ABCMeta and traitlets' metaclass, so the mixin fits;
 # mypy cannot see through jupyter_client's own "type: ignore" on that declaration.
-class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ignore[metaclass]
+class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts):  # type: ignore[metaclass]
     """Runs ipykernel in a StarDock environment's container, beside a read-only dataset."""
 
     # -- from the kernelspec (per environment and dataset) ----------------
@@ -197,6 +199,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         client_id: str | None = None,
         work: str | None = None,
         notebook: str | None = None,
+        cold: bool = False,
     ) -> ContainerKernel:
         # The server's own engine and settings; a standalone tool's (nbconvert,
         # console) from the config files, read by the caller.
@@ -226,6 +229,10 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         elif self.dataset:
             dataset = self._dataset(host, owner, groups)
         uid, gid = self._uid_gid(owner)
+        if orphan is None and host.pool is not None and not cold:  # issue 14: a warm slot
+            pooled = self._from_pool(host, image, dataset, uid, gid, owner)
+            if pooled is not None:
+                return pooled
         outputs_view = None
         if orphan is not None:
             # Adopting a kernel whose server died: keep its outputs, times, folders and key.
@@ -311,6 +318,10 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
         if not data or not (data.get("State") or {}).get("Running"):
             return None
         kernel = KernelLabels.from_labels((data.get("Config") or {}).get("Labels"))
+        if kernel is not None and kernel.pool:  # issue 14: a claimed slot, as its kernel's
+            kernel, _ = claimed_labels(kernel, [data.get("Name")], state)
+            if kernel is not None:
+                data["Config"]["Labels"] = kernel.to_labels()
         if kernel is None or not folders_are_ours(kernel, state):
             return None
         key = connection_key(Path(kernel.runtime))
@@ -384,8 +395,11 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings):  # type: ig
                 stale = getattr(self.parent, "connection_file", "")
                 if stale and os.path.exists(stale):
                     os.remove(stale)
+            elif self._slot is not None:  # issue 14: a warm slot becomes this kernel
+                self.connection_info = await self._claim(kwargs.get("env") or {})
             else:
-                self.connection_info = await self._kernel.start(kwargs.get("env") or {})
+                with self._pool_quiet():
+                    self.connection_info = await self._kernel.start(kwargs.get("env") or {})
         except StarDockError as err:
             raise KernelStartHTTPError(str(err)) from err
         return self.connection_info

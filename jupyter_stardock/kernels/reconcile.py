@@ -13,13 +13,17 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ..core.leases import lapsed, lineage_lock, live_adoptions
 from ..core.leases import prune as prune_leases
 from ..labels import KernelLabels, ServerLabels
 from .archive import archive_orphans
+from .launch import container_uid
 from .listing import OwnKernels, kernel_containers
+from .pool_claim import as_kernel_container, remove_slot_outputs
+from .runtime import drop_labelled_folders, quota_images
 from .service_ids import ServiceKernelIds
 
 __all__ = ["KernelStarter", "Orphan", "OrphanPolicy", "OrphanReconciler"]
@@ -43,6 +47,8 @@ class Orphan:
     kernel: KernelLabels
     #: Why its server counts as gone (a phrase for the log).
     why: str
+    #: A warm pool's slot nobody claimed: removed, never archived (it ran no user code).
+    slot: bool = False
 
     @property
     def container_id(self) -> str:
@@ -98,9 +104,12 @@ class OrphanReconciler:
         state_dir = self.identity.state_dir
         containers = await kernel_containers(self.engine)
         known = set(self.kernel_manager.list_kernel_ids()) if self.kernel_manager else set()
-        claimed = live_adoptions(state_dir, self.lease_seconds)
+        adoptions = live_adoptions(state_dir, self.lease_seconds)
         orphans = []
-        for c in containers:
+        for found in containers:
+            # A warm pool's slot: a claimed one is its kernel's (claim record), an unclaimed one none.
+            claimed = as_kernel_container(found, state_dir)
+            c = claimed or found
             kernel = KernelLabels.from_labels(c.get("Labels"))
             if kernel is None:
                 continue
@@ -121,12 +130,12 @@ class OrphanReconciler:
                 mine
                 or kernel.server.lineage != self.identity.lineage
                 or kernel.kernel_id in known
-                or c["Id"] in claimed
+                or c["Id"] in adoptions
             ):
                 continue
             why = lapsed(state_dir, kernel.server.instance, self.lease_seconds)
             if why is not None:
-                orphans.append(Orphan(c, kernel, why))
+                orphans.append(Orphan(c, kernel, why, slot=claimed is None))
         return orphans
 
     async def _handle_orphans(self) -> int:
@@ -138,6 +147,8 @@ class OrphanReconciler:
                 orphan.why,
                 self.policy,
             )
+        await self.remove_slots([o for o in orphans if o.slot])
+        orphans = [o for o in orphans if not o.slot]
         adopted = await self.adopt_orphans(orphans)
         rest = [o.container for o in orphans if o.container_id not in adopted]
         handled = await archive_orphans(self.engine, rest)
@@ -153,6 +164,23 @@ class OrphanReconciler:
         }
         prune_leases(self.identity.state_dir, self.lease_seconds, keep)
         return len(orphans)
+
+    async def remove_slots(self, slots: list[Orphan]) -> None:
+        """Unclaimed warm slots of a server that is gone: container and folders go, no archive."""
+        state_dir = self.identity.state_dir
+        for orphan in slots:
+            data = await self.engine.run(self.engine.inspect_container_sync, orphan.container_id)
+            uid = container_uid(str(((data or {}).get("Config") or {}).get("User") or ""))
+            await self.engine.run(self.engine.remove_container_sync, orphan.container_id)
+            await self.engine.run(drop_labelled_folders, orphan.kernel, state_dir)
+            if uid is not None:
+                await self.engine.run_long(
+                    remove_slot_outputs,
+                    Path(orphan.kernel.outputs),
+                    uid=uid,
+                    images=quota_images(state_dir),
+                )
+            self.log.info("StarDock: removed an unclaimed warm kernel left by an earlier server")
 
     async def adopt_orphans(self, orphans: list[Orphan]) -> set[str]:
         """With orphan_policy 'adopt': take over running orphans; returns their container ids.

@@ -30,6 +30,9 @@ from ..errors import StarDockError
 from ..hub.service_client import ServiceClient, hub_user_home, service_client_from_env
 from ..kernels.host import KernelHost, register_host
 from ..kernels.listing import OwnKernels
+from ..kernels.pool import KernelPool
+from ..kernels.pool_builds import PoolFeeder
+from ..kernels.pool_start import make_pool
 from ..kernels.provisioner import StarDockProvisioner
 from ..kernels.reconcile import OrphanPolicy, OrphanReconciler
 from ..kernels.service_ids import ServiceKernelIds
@@ -86,6 +89,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     engine: Engine | None = None
     dataset_registry: DatasetRegistry | None = None
     builds: BuildManager | None = None
+    pool: KernelPool | None = None  # issue 14
     environments: EnvironmentsService
     hub_kernels: HubKernels
     remote: ServiceClient | None = None
@@ -286,6 +290,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         self._lease_task = asyncio.ensure_future(self._keep_lease())
         if self.staging is not None:  # issue 19: resume this lineage's stagings, sweep
             await self.staging.start()
+        if self.pool is not None:  # issue 14: fills once reconcile cleared a crash's slots
+            self.pool.start(after=self.reconciled)
 
     async def sync_kernelspecs_soon(self) -> None:
         """After a build or delete through the proxy: refresh now, not at the next tick."""
@@ -359,9 +365,9 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         self.engine = self.make_engine()
         self.dataset_registry = self.make_datasets()
         # Kernel starts under this server reuse its engine, datasets and settings.
-        register_host(
-            self.serverapp, KernelHost(self, self.mode, self.engine, self._kernel_datasets)
-        )
+        self.pool = make_pool(self, self.engine, self.mode)  # issue 14: the warm pool
+        host = KernelHost(self, self.mode, self.engine, self._kernel_datasets, pool=self.pool)
+        register_host(self.serverapp, host)
         self.catalog = self.load_catalog()
         self.builds = self.make_builds(self.engine)
         # issue 16: the site's registry (None without c.StarDockApp.registry)
@@ -370,6 +376,9 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         )
         self.kernelspecs = self.make_kernelspecs()
         self.environments = self.make_environments(self.builds)
+        if self.pool is not None and self.serverapp is not None:  # issue 14: builds feed it
+            root = Path(self.serverapp.root_dir)
+            PoolFeeder(self.pool, host, self.serverapp.config, root).attach(self.environments)
         if self.mode == "service":
             self.hub_kernels = HubKernels(self.environments, self, self._kernel_manager)
         self.engine_health = EngineHealth(self.engine.address, self.log)
@@ -410,6 +419,8 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             await self.builds.shutdown()
         if self.staging is not None:  # issue 19
             await self.staging.shutdown()
+        if self.pool is not None:  # issue 14: unclaimed slots go with the server
+            await self.pool.stop()
         if self.serverapp is not None:
             register_host(self.serverapp, None)
         if self.engine is not None:

@@ -29,7 +29,7 @@ from ..hub.service_client import ServiceClient
 from ..services.environments import EnvironmentsService
 from ..services.hub_kernels import HubKernels
 from ..services.listings import archive_of, archives_of, visible_datasets
-from ..services.status import EngineHealth, engine_status_within, registry_status
+from ..services.status import EngineHealth, PoolSizes, engine_status_within, registry_status
 
 __all__ = ["API", "JSONBodyMixin", "StarDock", "StarDockHandler", "UserMixin"]
 
@@ -47,6 +47,7 @@ class StarDock(Protocol):
     catalog: Catalog
     dataset_registry: DatasetRegistry
     remote: ServiceClient | None
+    pool: PoolSizes | None  # issue 14: the warm kernel pool
 
     @property
     def max_request_bytes(self) -> int: ...
@@ -142,7 +143,12 @@ class StatusHandler(EngineOutageMixin):
     async def get(self) -> None:
         app = self.stardock
         try:
-            reply = await engine_status_within(app.engine, app.base_alias, app.engine_timeout)
+            reply = await engine_status_within(
+                app.engine,
+                app.base_alias,
+                app.engine_timeout,
+                pool=app.pool,  # issue 14
+            )
         except StarDockError as err:
             self.engine_down(err)
             self.set_status(err.status_code)

@@ -13,7 +13,7 @@ It never imports tornado: handlers parse and authorize, then call one method.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -97,6 +97,11 @@ class EnvironmentsService:
         builds.locks = locks
         # issue 17: kernel starts and build hits, for envs and prune --days
         self.last_use = LastUse(builds.state_dir.parent) if locks is not None else None
+        # issue 14: told of each kernelspec a build published (name, environment, image,
+        # dataset) and of each environment about to be removed (its pre-started kernels hold
+        # the image); the server wires its warm kernel pool in.
+        self.on_published: Callable[[str, str, str, str | None], None] | None = None
+        self.on_removing: Callable[[str], Awaitable[None]] | None = None
 
     # What check_build_quotas reads (core.quotas.BuildQuotaContext).
     @property
@@ -269,6 +274,8 @@ class EnvironmentsService:
             raise InUse(
                 "A running kernel uses this environment; stop the kernel first, then delete it."
             )
+        if self.on_removing is not None:  # issue 14
+            await self.on_removing(env_id)
         await self.builds.remove_environment(env_id)
         self.claims.remove(env_id)
         self.kernelspecs.remove_environment(env_id)
@@ -312,7 +319,9 @@ class EnvironmentsService:
             datasets.update(self.claims.of(server_user()).get(record.environment_id, []))
         for dataset in sorted(datasets):
             recipe = {**record.recipe, "dataset": dataset or None}
-            self.publish_kernelspec(recipe, record.environment_id, record.tag)
+            name = self.publish_kernelspec(recipe, record.environment_id, record.tag)
+            if self.on_published is not None:  # issue 14
+                self.on_published(name, record.environment_id, record.tag, dataset or None)
 
     async def kernelspecs_of(self, viewer: Viewer) -> list[dict[str, Any]]:
         """Hub service: the viewer's environment + dataset pairs, for their server to publish."""

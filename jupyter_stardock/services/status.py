@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .._version import __version__
 from ..engine import Engine
@@ -14,22 +14,33 @@ from ..errors import EngineUnavailable
 from ..labels import BaseImageLabels
 from .registry import RegistryService
 
-__all__ = ["EngineHealth", "engine_status", "engine_status_within", "registry_status"]
+__all__ = ["EngineHealth", "PoolSizes", "engine_status", "engine_status_within", "registry_status"]
 
 
-async def engine_status_within(engine: Engine, base_alias: str, timeout: float) -> dict[str, Any]:
+class PoolSizes(Protocol):
+    """issue 14: the warm kernel pool, as the status shows it (kernels/pool.py)."""
+
+    def sizes(self) -> dict[str, Any]: ...
+
+
+async def engine_status_within(
+    engine: Engine, base_alias: str, timeout: float, pool: PoolSizes | None = None
+) -> dict[str, Any]:
     """:func:`engine_status`, or EngineUnavailable when no answer came within ``timeout`` seconds.
 
     The engine client has its own socket timeout; this cap also covers a query
     pool that is busy, so the answer comes within the limit anyway.
     """
     try:
-        return await asyncio.wait_for(engine_status(engine, base_alias), timeout=timeout + 0.5)
+        reply = await asyncio.wait_for(engine_status(engine, base_alias), timeout=timeout + 0.5)
     except TimeoutError:
         raise EngineUnavailable(
             f"The Docker Engine at {engine.address} did not answer within "
             f"{timeout:g} seconds. Check that it is running and not overloaded."
         ) from None
+    # issue 14: ready pre-started kernels and their memory; None when the pool is off.
+    reply["pool"] = pool.sizes() if pool is not None else None
+    return reply
 
 
 async def engine_status(engine: Engine, base_alias: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
  */
 
 import { isRecord, ResponseError } from './request';
-import { IBaseImageInfo, IEngineInfo, IStatusReply } from './tokens';
+import { IBaseImageInfo, IEngineInfo, IPoolStatus, IStatusReply } from './tokens';
 
 /**
  * Check the shape of a status reply.
@@ -34,8 +34,18 @@ export function parseStatusReply(data: unknown): IStatusReply | null {
     ...data,
     version: data.version,
     engine: engine as IEngineInfo | null,
-    base_image: baseImage as IBaseImageInfo | null
+    base_image: baseImage as IBaseImageInfo | null,
+    ...('pool' in data ? { pool: parsePool(data.pool) } : {})
   };
+}
+
+/** Issue 14: the warm pool's sizes, or `null` when it is off or not StarDock's shape. */
+function parsePool(pool: unknown): IPoolStatus | null {
+  const numbers = ['ready', 'capacity', 'memory_bytes', 'memory_budget_bytes'];
+  if (!isRecord(pool) || !numbers.every(name => typeof pool[name] === 'number')) {
+    return null;
+  }
+  return pool as unknown as IPoolStatus;
 }
 
 /**

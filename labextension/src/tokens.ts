@@ -99,6 +99,19 @@ export interface IStatusReply {
   engine: IEngineInfo | null;
   /** The base image, or `null` when it is not known. */
   base_image: IBaseImageInfo | null;
+  /** Issue 14: the warm pool of pre-started kernels; `null` when it is off. */
+  pool?: IPoolStatus | null;
+}
+
+/** Issue 14: the `pool` member of the status reply. */
+export interface IPoolStatus {
+  /** Pre-started kernels ready to be claimed. */
+  ready: number;
+  /** Most at once (pool_max_total and the memory budget). */
+  capacity: number;
+  /** Their estimated memory, and the budget, in bytes. */
+  memory_bytes: number;
+  memory_budget_bytes: number;
 }
 
 /** A dataset the user may mount, as `GET datasets` describes it. */

@@ -3,7 +3,7 @@ import React, { useId } from 'react';
 
 import { formatBytes } from '../format';
 import { StarDockModel } from '../model';
-import { IBaseImageInfo, IEngineInfo } from '../tokens';
+import { IBaseImageInfo, IEngineInfo, IPoolStatus } from '../tokens';
 
 export interface IStatusSectionProps {
   state: StarDockModel.IState;
@@ -41,6 +41,10 @@ export function StatusSection(props: IStatusSectionProps): JSX.Element {
         <Fact label={trans.__('Base image')}>
           {image ? baseImageText(image, trans) : unknown}
         </Fact>
+        {/* issue 14: the warm pool, when the server reports one */}
+        {status?.pool && (
+          <Fact label={trans.__('Warm kernels')}>{poolText(status.pool, trans)}</Fact>
+        )}
       </dl>
       {image && !image.exists && image.hint && (
         <p className="jp-StarDock-hint">{image.hint}</p>
@@ -97,4 +101,15 @@ function baseImageText(image: IBaseImageInfo, trans: TranslationBundle): string 
   return image.size
     ? trans.__('%1 (%2)', image.name, formatBytes(image.size))
     : image.name;
+}
+
+/** Issue 14: "2 of 4 ready, 80 MiB of a 512 MiB budget". */
+export function poolText(pool: IPoolStatus, trans: TranslationBundle): string {
+  return trans.__(
+    '%1 of %2 ready, %3 of a %4 budget',
+    pool.ready,
+    pool.capacity,
+    formatBytes(pool.memory_bytes),
+    formatBytes(pool.memory_budget_bytes)
+  );
 }
