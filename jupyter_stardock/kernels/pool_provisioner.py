@@ -53,6 +53,8 @@ class PooledStarts:
             groups: list[str] | None,
             adopt: bool = False,
             client_id: str | None = None,
+            work: str | None = None,
+            notebook: str | None = None,
             cold: bool = False,
         ) -> ContainerKernel: ...
 

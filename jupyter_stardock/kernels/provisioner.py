@@ -229,9 +229,22 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
         elif self.dataset:
             dataset = self._dataset(host, owner, groups)
         uid, gid = self._uid_gid(owner)
-        if orphan is None and host.pool is not None and not cold:  # issue 14: a warm slot
+        state_last_use = LastUse(state)
+        # issue 18: the notebook's folder at /work, if asked for (checked and staged below).
+        # (After _host: a standalone tool has only now read the setting from its files.)
+        wanted = work is not None and wants_work(
+            always=self.notebook_folder,
+            per_notebook=self.notebook_folder_per_notebook,
+            notebook=notebook,
+            root=self._root_dir,
+        )
+        # issue 14: a warm slot, which is a Python kernel without /work (a slot has neither
+        # another language's launcher nor the notebook's folder mounted).
+        poolable = self.language == PYTHON and not wanted
+        if orphan is None and host.pool is not None and not cold and poolable:
             pooled = self._from_pool(host, image, dataset, uid, gid, owner)
             if pooled is not None:
+                await engine.run(state_last_use.record, self.environment)  # issue 17: a use
                 return pooled
         outputs_view = None
         if orphan is not None:
@@ -263,13 +276,6 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
                     link_outputs, outputs, view, trusted=view_trusted, uid=uid, gid=gid
                 )
         # issue 18: the notebook's folder at /work (checked and staged; refused with a sentence).
-        # (After _host: a standalone tool has only now read the setting from its files.)
-        wanted = wants_work(
-            always=self.notebook_folder,
-            per_notebook=self.notebook_folder_per_notebook,
-            notebook=notebook,
-            root=self._root_dir,
-        )
         if orphan is None and work is not None and wanted:
             self._work = await engine.run(
                 work_folder_for, work, root=work_root(owner, self._root_dir), state=state
@@ -303,7 +309,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
         settings = self.kernel_settings()
         # issue 18: a language without CurveZMQ cannot meet encrypted TCP sockets.
         check_language(self.language, settings.transport, settings.encrypt_tcp)
-        await engine.run(LastUse(state).record, self.environment)  # issue 17: a use
+        await engine.run(state_last_use.record, self.environment)  # issue 17: a use
         return ContainerKernel(engine, settings, launch)
 
     async def _orphan(self, engine: Engine, state: Path) -> dict[str, Any] | None:
