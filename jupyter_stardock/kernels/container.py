@@ -137,13 +137,32 @@ class ContainerKernel:
                 await self.engine.run(self.engine.remove_container_sync, spec.name or "")
                 self.container_id = await self.engine.run_long(self.engine.run_container_sync, spec)
         except StarDockError as err:
+            if not self._ever_started:
+                # jupyter_client calls no cleanup after a failed first start: without this, the
+                # folder's nosuid mount and the connection file (its key) would stay behind.
+                await self._undo_first_start()
             raise KernelStartError(f"The kernel's container could not start: {err}") from err
+        self._ever_started = True
         return await self._host_connection()
+
+    #: A container of this kernel ran once (a later failed restart keeps its outputs for finish()).
+    _ever_started = False
+
+    async def _undo_first_start(self) -> None:
+        """A first start that failed: drop the runtime folders and the outputs folder's mount."""
+        try:
+            await self.engine.run(self.drop_runtime)
+            await self.engine.run_long(
+                release_outputs, self.launch.outputs_dir, images=self._quota_images
+            )
+        except (OSError, StarDockError) as err:  # the start's own error is the one to show
+            log.warning("StarDock: cleaning up after a failed kernel start: %s", err)
 
     async def adopt(self, container_id: str, ipc_dir: Path | None) -> KernelConnectionInfo:
         """Take over a running container of this kernel id (after a server crash)."""
         self.container_id = container_id
         self.ipc_dir = ipc_dir
+        self._ever_started = True
         return await self._host_connection()
 
     async def _host_connection(self) -> KernelConnectionInfo:

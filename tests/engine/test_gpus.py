@@ -219,7 +219,7 @@ async def test_a_kernel_with_one_gpu_starts_and_the_hook_ran(
 
 
 async def test_on_an_engine_without_a_gpu_runtime_the_start_says_so(
-    jp_fetch, stardock, engine, gpu_environment
+    jp_fetch, jp_root_dir, stardock, engine, gpu_environment
 ) -> None:
     status = json.loads((await jp_fetch("stardock", "api", "status")).body)
     assert status["engine"]["gpu_runtime"] is False
@@ -235,3 +235,9 @@ async def test_on_an_engine_without_a_gpu_runtime_the_start_says_so(
         "c.StarDockProvisioner.gpus."
     )
     assert {c["Id"] for c in engine.containers_sync()} <= before
+    # A failed first start leaves no nosuid mount of its outputs folder behind (jupyter_client
+    # calls no cleanup after a failed launch; the container kernel undoes its own set-up).
+    root = os.path.realpath(jp_root_dir)
+    with open("/proc/self/mountinfo") as mounts:
+        left = [line.split()[4] for line in mounts if line.split()[4].startswith(root + "/")]
+    assert left == []

@@ -176,9 +176,17 @@ def test_a_left_container_of_the_same_name_goes_and_the_start_is_tried_again(
 def test_a_conflict_is_told_by_the_engines_status_not_by_its_words(tmp_path, monkeypatch) -> None:
     engine = _TakenNameEngine(500, "Conflict: the engine's words, with another status")
     kernel = _kernel(tmp_path, engine)
+    released: list[Path] = []
+    monkeypatch.setattr(
+        "jupyter_stardock.kernels.container.release_outputs",
+        lambda folder, **_: released.append(folder),
+    )
     with pytest.raises(KernelStartError, match="could not start: Conflict"):
         _start(kernel, monkeypatch)
     assert engine.removed == [] and kernel.container_id is None
+    # A failed first start undoes its set-up: no connection file (its key), no outputs mount.
+    assert not (tmp_path / "private" / "run").exists()
+    assert released == [kernel.launch.outputs_dir]
 
 
 def test_both_ends_of_a_tcp_kernel_share_one_curve_keypair(tmp_path) -> None:
