@@ -18,6 +18,7 @@ from .._version import __version__
 from .common import reject_unknown_options
 from .doctor import DoctorCommand
 from .operator import BaseCommand, DemoCommand
+from .shell import ShellCommand  # issue 15
 from .user import BuildCommand, EnvsCommand, LogsCommand, PruneCommand, RmCommand
 
 __all__ = ["StarDockCommand", "main"]
@@ -44,6 +45,7 @@ class StarDockCommand(JupyterApp):
                 RmCommand,
                 PruneCommand,
                 DoctorCommand,
+                ShellCommand,  # issue 15: a shell in a kernel's container
             )
         },
     }

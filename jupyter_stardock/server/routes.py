@@ -31,9 +31,10 @@ from .service_handlers import (
     ServiceKernelHandler,
     ServiceKernelsHandler,
 )
+from .terminal_handlers import KernelShellSocket, KernelTerminalHandler  # issue 15
 
 __all__ = ["API", "routes"]
-Routes = list[tuple[str, type[StarDockHandler]]]
+Routes = list[tuple[str, type[StarDockHandler] | type[KernelShellSocket]]]
 
 _ID = r"(?P<build_id>[0-9a-f]{1,64})"
 _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
@@ -58,6 +59,16 @@ def local_routes() -> Routes:
         (rf"{API}/archives", ArchivesHandler),
         (rf"{API}/archives/{_KERNEL}", ArchiveHandler),
         (rf"{API}/kernels/{_KERNEL}/exit", KernelExitHandler),
+        *terminal_routes(),  # issue 15
+    ]
+
+
+# issue 15: a kernel's terminal (the user's own server creates it, in every mode) and its
+# shell websocket (served where the engine is: this server, or the hub service).
+def terminal_routes() -> Routes:
+    return [
+        (rf"{API}/kernels/{_KERNEL}/terminal", KernelTerminalHandler),
+        (rf"{API}/kernels/{_KERNEL}/shell", KernelShellSocket),
     ]
 
 
@@ -77,7 +88,8 @@ def service_routes() -> Routes:
 def routes(mode: Mode = "local") -> Routes:
     """The table a server in ``mode`` serves; remote mode forwards everything to the service."""
     if mode == "remote":
-        return [(rf"{API}/(?P<path>.*)", RemoteProxyHandler)]
+        # issue 15: the terminal is this server's own; everything else goes to the service.
+        return [terminal_routes()[0], (rf"{API}/(?P<path>.*)", RemoteProxyHandler)]
     if mode == "service":
         return [*local_routes(), *service_routes()]
     return local_routes()
