@@ -42,12 +42,14 @@ from .client.presentation import (
     progress_bar,
     progress_bundle,
 )
+from .client.shell import open_desktop, open_terminal  # issue 15
 from .errors import ClientError, MagicUsageError, StarDockError
 
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 CONNECT_HINT = "`%stardock connect URL --token TOKEN`"
-COMMANDS = ("apps", "build", "connect", "datasets", "envs", "help", "kernels", "start", "stop")
+COMMANDS: tuple[str, ...] = ("apps", "build", "connect", "datasets", "envs", "help", "kernels")
+COMMANDS += ("start", "stop", "terminal", "desktop")  # issue 15: terminal, desktop
 TAIL = 12
 
 Key = tuple[str, str | None]
@@ -95,6 +97,10 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     cell.add_argument("env", nargs="?", help="an environment id (or give a recipe)")
     _recipe_options(cell)
     simple = {name: parser(name, "") for name in ("apps", "datasets", "envs", "help", "kernels")}
+    # issue 15: a terminal / the desktop inside a kernel (default: this notebook's one).
+    for name in ("terminal", "desktop"):
+        simple[name] = parser(name, f"Open a {name} inside a running StarDock kernel.")
+        simple[name].add_argument("kernel", nargs="?")
     return {**simple, "build": build, "start": start, "stop": stop, "connect": connect, "%%": cell}
 
 
@@ -104,6 +110,7 @@ HELP = """StarDock magics: your own environment, next to the data.
   %stardock start ENV --dataset m51              start a kernel (ENV: an id from envs)
   %stardock stop [ENV]                           stop the kernels this notebook started
   %stardock connect [URL] [--token TOKEN]        choose the Jupyter server
+  %stardock terminal | desktop [KERNEL]          a shell / the X desktop inside a kernel
   %%stardock ENV --dataset m51                   run the cell in that kernel
   %%stardock --app astropy --dataset m51         ...or in a recipe, built on first use
 Options: --app, --run, --pip, --apt (repeatable), --dataset. `%stardock build --help` for more."""
@@ -237,6 +244,15 @@ class StarDockMagics(Magics):
             f"Connected to {server.url} (found via {server.source}): StarDock "
             f"{status.get('version', '?')}, Docker Engine {engine.get('version', '?')}."
         )
+
+    # issue 15: a terminal and the desktop inside a kernel's container.
+    def _do_terminal(self, args: argparse.Namespace) -> None:
+        ours = [k.kernel_id for k in self.kernels.values()]
+        display(open_terminal(self.client, args.kernel, ours), raw=True)
+
+    def _do_desktop(self, args: argparse.Namespace) -> None:
+        ours = [k.kernel_id for k in self.kernels.values()]
+        display(open_desktop(self.client, args.kernel, ours), raw=True)
 
     def _do_build(self, args: argparse.Namespace) -> None:
         recipe = self._recipe(args)

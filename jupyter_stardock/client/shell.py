@@ -18,33 +18,81 @@ import signal
 import socket
 import sys
 import termios
+import time
 import tty
 import urllib.parse
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 
 import websocket
 
 from ..errors import ClientError, ServerUnreachable
 from .api import StarDockClient
 
-__all__ = ["resolve_kernel", "run_shell", "shell_url"]
+__all__ = ["OPEN_MIME", "open_desktop", "open_terminal", "resolve_kernel", "run_shell", "shell_url"]
+
+#: The output the panel renders as an "Open" button (opened at once when just made).
+OPEN_MIME = "application/vnd.jupyter.stardock.open+json"
 
 
 def resolve_kernel(client: StarDockClient, ref: str) -> str:
     """The id of the caller's running kernel ``ref`` names (the whole id or a unique prefix)."""
     kernels = [k for k in client.stardock_kernels() if k.get("state", "running") == "running"]
     ids = [str(k["id"]) for k in kernels]
-    matches = [i for i in ids if i == ref] or [i for i in ids if ref and i.startswith(ref)]
+    if not ref:
+        matches = ids
+    else:
+        matches = [i for i in ids if i == ref] or [i for i in ids if i.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
     listing = ", ".join(ids[:8]) if ids else "none"
+    if not ref:
+        raise ClientError(f"Name one of your running StarDock kernels: {listing}.")
     if matches:
         raise ClientError(f"{ref!r} names several of your kernels ({listing}); give more of it.")
     raise ClientError(
         f"There is no running StarDock kernel {ref!r} of yours. Your running kernels: {listing} "
         "(`jupyter stardock kernels` lists them; start one from the launcher)."
     )
+
+
+def _pick(client: StarDockClient, ref: str | None, preferred: Sequence[str]) -> str:
+    """The kernel named, else the one this notebook started, else the only one running."""
+    if ref:
+        return resolve_kernel(client, ref)
+    if len(preferred) == 1:
+        return preferred[0]
+    return resolve_kernel(client, "")
+
+
+def open_terminal(
+    client: StarDockClient, ref: str | None, preferred: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Create a JupyterLab terminal in the kernel; the display bundle that opens it."""
+    kernel_id = _pick(client, ref, preferred)
+    made = client.api("POST", f"kernels/{kernel_id}/terminal")
+    link = urllib.parse.urljoin(client.server.url, str(made["url"]))
+    return _bundle(
+        f"Terminal {made['name']} in kernel {kernel_id}: {link}",
+        {"action": "terminal", "name": made["name"], "kernel": kernel_id},
+    )
+
+
+def open_desktop(
+    client: StarDockClient, ref: str | None, preferred: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Start the kernel's desktop; the display bundle that opens its tab."""
+    kernel_id = _pick(client, ref, preferred)
+    client.api("POST", f"kernels/{kernel_id}/desktop")
+    return _bundle(
+        f"The desktop of kernel {kernel_id} runs (DISPLAY=:1 in the kernel); open it from "
+        "the StarDock panel's running kernels, or with this output's button.",
+        {"action": "desktop", "kernel": kernel_id},
+    )
+
+
+def _bundle(text: str, action: dict[str, Any]) -> dict[str, Any]:
+    return {"text/plain": text, OPEN_MIME: {**action, "created": time.time()}}
 
 
 def shell_url(client: StarDockClient, kernel_id: str, size: tuple[int, int] | None) -> str:

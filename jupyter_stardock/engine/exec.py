@@ -105,8 +105,9 @@ class Execs:
         environment: Mapping[str, str] | None = None,
         tty: bool = True,
         size: tuple[int, int] | None = None,
+        stdin: bool = True,
     ) -> ExecStream:
-        """Start ``argv`` with stdin open; its stdio is the returned stream's socket."""
+        """Start ``argv`` (stdin open unless told); its stdio is the returned stream's socket."""
         connections, exec_id = self._create(
             container_id,
             argv,
@@ -114,7 +115,7 @@ class Execs:
             workdir=workdir,
             environment=environment,
             tty=tty,
-            stdin=True,
+            stdin=stdin,
         )
         api = connections.client(quick=False)
         raw = connections.call(lambda: api.exec_start(exec_id, tty=tty, socket=True))
@@ -126,28 +127,26 @@ class Execs:
             stream.resize(*size)
         return stream
 
-    def run_detached(
+    def run(
         self,
         container_id: str,
         argv: Sequence[str],
         *,
         user: str,
         environment: Mapping[str, str] | None = None,
-    ) -> str:
-        """Start ``argv`` in the background (no stdio); returns the exec id."""
-        connections, exec_id = self._create(
-            container_id,
-            argv,
-            user=user,
-            workdir=None,
-            environment=environment,
-            tty=False,
-            stdin=False,
+    ) -> tuple[int, bytes]:
+        """Run ``argv`` to its end: its exit status and what it wrote (stdout, then stderr)."""
+        stream = self.open(
+            container_id, argv, user=user, environment=environment, tty=False, stdin=False
         )
-        api = connections.client(quick=True)
-        connections.call(lambda: api.exec_start(exec_id, detach=True))
-        connections.forget()
-        return exec_id
+        try:
+            out = {1: b"", 2: b""}
+            for kind, chunk in frames(stream.sock):
+                out[kind if kind in out else 2] += chunk
+            code = stream.exit_code()
+        finally:
+            stream.close()
+        return (-1 if code is None else code), out[1] + out[2]
 
 
 def frames(sock: socket.socket) -> Iterator[tuple[int, bytes]]:

@@ -6,6 +6,8 @@ Composed here, above the handler modules, so that no handler module needs anothe
 from __future__ import annotations
 
 from ..config import Mode
+from .desktop_handlers import DesktopHandler, DesktopSocket  # issue 15
+from .exec_socket import ExecSocket  # issue 15
 from .handlers import (
     API,
     AppsHandler,
@@ -34,7 +36,7 @@ from .service_handlers import (
 from .terminal_handlers import KernelShellSocket, KernelTerminalHandler  # issue 15
 
 __all__ = ["API", "routes"]
-Routes = list[tuple[str, type[StarDockHandler] | type[KernelShellSocket]]]
+Routes = list[tuple[str, type[StarDockHandler] | type[ExecSocket]]]
 
 _ID = r"(?P<build_id>[0-9a-f]{1,64})"
 _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
@@ -63,12 +65,14 @@ def local_routes() -> Routes:
     ]
 
 
-# issue 15: a kernel's terminal (the user's own server creates it, in every mode) and its
-# shell websocket (served where the engine is: this server, or the hub service).
+# issue 15: a kernel's terminal (the user's own server creates it, in every mode), its
+# shell websocket and its desktop (served where the engine is: here, or the hub service).
 def terminal_routes() -> Routes:
     return [
         (rf"{API}/kernels/{_KERNEL}/terminal", KernelTerminalHandler),
         (rf"{API}/kernels/{_KERNEL}/shell", KernelShellSocket),
+        (rf"{API}/kernels/{_KERNEL}/desktop", DesktopHandler),
+        (rf"{API}/kernels/{_KERNEL}/desktop/websocket", DesktopSocket),
     ]
 
 

@@ -11,6 +11,7 @@ import React from 'react';
 import { IPanelActions, StarDockPanel } from './components/StarDockPanel';
 import { stardockIcon } from './icons';
 import { StarDockModel } from './model';
+import { DesktopCommandIDs } from './desktop'; // issue 15
 import { CommandIDs, PANEL_ID, TRANSLATION_DOMAIN } from './tokens';
 
 export class StarDockSidebar extends ReactWidget {
@@ -91,6 +92,9 @@ function panelActions(model: StarDockModel, commands: CommandRegistry): IPanelAc
     deleteEnvironment: env => run(CommandIDs.deleteEnvironment, { environment: env.id }),
     stopKernel: kernel => run(CommandIDs.stopKernel, { kernel: kernel.id }),
     showOutputs: kernel => run(CommandIDs.showOutputs, { path: kernel.outputs ?? '' }),
-    archiveUrl: archive => model.archiveUrl(archive.id)
+    archiveUrl: archive => model.archiveUrl(archive.id),
+    // issue 15
+    openTerminal: kernel => run(DesktopCommandIDs.openTerminal, { kernel: kernel.id }),
+    openDesktop: kernel => run(DesktopCommandIDs.openDesktop, { kernel: kernel.id })
   };
 }

@@ -1,6 +1,12 @@
 import { Time } from '@jupyterlab/coreutils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { downloadIcon, folderIcon, stopIcon } from '@jupyterlab/ui-components';
+import {
+  downloadIcon,
+  folderIcon,
+  imageIcon,
+  stopIcon,
+  terminalIcon
+} from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { formatBytes } from '../format';
@@ -23,6 +29,9 @@ export interface IKernelsSectionProps {
   onStop: (kernel: IKernelInfo) => void;
   onShowOutputs: (kernel: IKernelInfo) => void;
   archiveUrl: (archive: IArchive) => string;
+  // issue 15: a terminal and a desktop inside the kernel's container.
+  onTerminal?: (kernel: IKernelInfo) => void;
+  onDesktop?: (kernel: IKernelInfo) => void;
 }
 
 /** Running StarDock kernels with their outputs, and the archives of stopped ones. */
@@ -69,6 +78,22 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
                   onClick={() => props.onShowOutputs(kernel)}
                   disabled={!kernel.outputs}
                 />
+                {props.onTerminal && (
+                  <IconButton
+                    icon={terminalIcon}
+                    label={trans.__('Open a terminal inside the kernel %1', title)}
+                    onClick={() => props.onTerminal?.(kernel)}
+                    disabled={stopping || kernel.state !== 'running'}
+                  />
+                )}
+                {props.onDesktop && (
+                  <IconButton
+                    icon={imageIcon}
+                    label={trans.__('Open the desktop of the kernel %1 (DS9, TOPCAT)', title)}
+                    onClick={() => props.onDesktop?.(kernel)}
+                    disabled={stopping || kernel.state !== 'running'}
+                  />
+                )}
                 <IconButton
                   icon={stopIcon}
                   label={trans.__('Stop the kernel %1 and archive its outputs', title)}

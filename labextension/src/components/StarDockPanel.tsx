@@ -39,6 +39,9 @@ export interface IPanelActions {
   stopKernel: (kernel: IKernelInfo) => void;
   showOutputs: (kernel: IKernelInfo) => void;
   archiveUrl: (archive: IArchive) => string;
+  // issue 15: a terminal and a desktop inside a running kernel's container.
+  openTerminal?: (kernel: IKernelInfo) => void;
+  openDesktop?: (kernel: IKernelInfo) => void;
 }
 
 export interface IStarDockPanelProps {
@@ -147,6 +150,8 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         trans={trans}
         onStop={actions.stopKernel}
         onShowOutputs={actions.showOutputs}
+        onTerminal={actions.openTerminal}
+        onDesktop={actions.openDesktop}
         archiveUrl={actions.archiveUrl}
       />
       {state.listsError && <p className="jp-StarDock-section jp-StarDock-hint">{state.listsError}</p>}
