@@ -49,6 +49,7 @@ export class DesktopView extends Widget {
     rfb.scaleViewport = true;
     rfb.background = 'var(--jp-layout-color2)';
     rfb.addEventListener('connect', () => {
+      rfb.scaleViewport = true;
       this._connected = true;
       this._status.textContent = '';
       this.node.dataset.connected = 'true';
@@ -62,6 +63,17 @@ export class DesktopView extends Widget {
       this._rfb = null;
     });
     this._rfb = rfb;
+  }
+
+  protected onResize(): void {
+    // noVNC scales on the window's resize only; a tab's own resize needs telling.
+    if (this._rfb) {
+      this._rfb.scaleViewport = true;
+    }
+  }
+
+  protected onAfterShow(): void {
+    this.onResize();
   }
 
   protected onActivateRequest(): void {
