@@ -34,9 +34,19 @@ from ..errors import NotFound, StarDockError
 from ..kernels.shell import KernelPlace, locate
 from .handlers import StarDock
 
-__all__ = ["ExecSocket"]
+__all__ = ["ExecSocket", "authorize_socket"]
 
 _CLOSE = object()
+
+
+async def authorize_socket(handler: JupyterHandler) -> None:
+    """What @authenticated and @authorized do for the REST routes, before an upgrade."""
+    user = handler.current_user
+    if not user:
+        raise web.HTTPError(403)
+    authorizer = handler.authorizer
+    if not await ensure_async(authorizer.is_authorized(handler, user, "execute", "stardock")):
+        raise web.HTTPError(403)
 
 
 class ExecSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -60,14 +70,7 @@ class ExecSocket(ExtensionHandlerMixin, WebSocketMixin, WebSocketHandler, Jupyte
         return app
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        user = self.current_user
-        if not user:
-            raise web.HTTPError(403)
-        authorized = await ensure_async(
-            self.authorizer.is_authorized(self, user, "execute", self.auth_resource)
-        )
-        if not authorized:
-            raise web.HTTPError(403)
+        await authorize_socket(self)
         kernel_id = kwargs["kernel_id"]
         stardock = self.stardock
         if stardock.remote is not None:

@@ -27,6 +27,7 @@ from .handlers import (
     StatusHandler,
 )
 from .proxy_handlers import RemoteProxyHandler
+from .remote_socket import RemoteDesktopSocket, RemoteShellSocket, RemoteSocket  # issue 15
 from .service_handlers import (
     KernelspecsHandler,
     ServiceKernelActionHandler,
@@ -36,7 +37,7 @@ from .service_handlers import (
 from .terminal_handlers import KernelShellSocket, KernelTerminalHandler  # issue 15
 
 __all__ = ["API", "routes"]
-Routes = list[tuple[str, type[StarDockHandler] | type[ExecSocket]]]
+Routes = list[tuple[str, type[StarDockHandler] | type[ExecSocket] | type[RemoteSocket]]]
 
 _ID = r"(?P<build_id>[0-9a-f]{1,64})"
 _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
@@ -92,8 +93,14 @@ def service_routes() -> Routes:
 def routes(mode: Mode = "local") -> Routes:
     """The table a server in ``mode`` serves; remote mode forwards everything to the service."""
     if mode == "remote":
-        # issue 15: the terminal is this server's own; everything else goes to the service.
-        return [terminal_routes()[0], (rf"{API}/(?P<path>.*)", RemoteProxyHandler)]
+        # issue 15: the terminal is this server's own, the websockets are relayed; everything
+        # else goes to the service.
+        return [
+            terminal_routes()[0],
+            (rf"{API}/kernels/{_KERNEL}/shell", RemoteShellSocket),
+            (rf"{API}/kernels/{_KERNEL}/desktop/websocket", RemoteDesktopSocket),
+            (rf"{API}/(?P<path>.*)", RemoteProxyHandler),
+        ]
     if mode == "service":
         return [*local_routes(), *service_routes()]
     return local_routes()

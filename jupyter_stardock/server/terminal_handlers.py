@@ -20,6 +20,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..errors import NotFound
+from ..hub.app import StarDockServiceApp
 from ..kernels.shell import SHELL, KernelPlace, locate
 from .exec_socket import ExecSocket
 from .handlers import StarDockHandler
@@ -54,6 +55,10 @@ class KernelTerminalHandler(StarDockHandler):
     @web.authenticated
     @authorized
     async def post(self, kernel_id: str) -> None:
+        if isinstance(self.serverapp, StarDockServiceApp):
+            # The hub service runs as root: a terminal is the user's own server's to make.
+            raise NotFound("Open a kernel's terminal from your own Jupyter server.")
+        url, token = await self._api_for(kernel_id)
         manager = self.settings.get("terminal_manager")
         if manager is None:
             raise web.HTTPError(
@@ -61,7 +66,6 @@ class KernelTerminalHandler(StarDockHandler):
                 "This Jupyter server has no terminals (jupyter_server_terminals is not "
                 "enabled); use `jupyter stardock shell KERNEL` from a shell instead.",
             )
-        url, token = await self._api_for(kernel_id)
         model: dict[str, Any] = manager.create(
             shell_command=shell_program(kernel_id),
             extra_env={"JUPYTER_SERVER_URL": url, "JUPYTER_TOKEN": token},

@@ -16,6 +16,7 @@ import { ITranslator } from '@jupyterlab/translation';
 
 import { addCommands } from './commands';
 import { addDesktopCommands } from './desktop'; // issue 15
+import { openOutputPlugin } from './openOutput'; // issue 15
 import { kernelExitsPlugin } from './kernelExits';
 import { StarDockModel } from './model';
 import { RecipeKeeper } from './notebooks';
@@ -128,4 +129,4 @@ async function restoreDraft(model: StarDockModel, state: IStateDB | null): Promi
   });
 }
 
-export default [plugin, kernelExitsPlugin];
+export default [plugin, kernelExitsPlugin, openOutputPlugin]; // issue 15: openOutputPlugin

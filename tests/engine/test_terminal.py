@@ -147,3 +147,24 @@ async def test_shell_command_names_a_typo(jp_fetch, jp_serverapp, engine) -> Non
     )
     assert result.returncode == 1
     assert "no running StarDock kernel 'not-a-kernel'" in result.stderr
+
+
+async def test_the_terminal_magic_opens_a_terminal(
+    jp_fetch, jp_ws_fetch, jp_serverapp, stardock, base_image, engine, capsys
+) -> None:
+    from jupyter_stardock.client.discovery import ServerInfo
+    from jupyter_stardock.magics import StarDockMagics
+
+    kernel_id = await start_kernel(jp_fetch, await astropy_kernelspec(jp_fetch, stardock))
+    channels = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    await wait_ready(channels)
+    channels.close()
+    app = jp_serverapp
+    magics = StarDockMagics(server=ServerInfo(app.connection_url, app.identity_provider.token))
+    # In a thread: the magic's client asks this loop's server.
+    await asyncio.to_thread(magics.stardock, "terminal")  # the only running kernel
+    shown = capsys.readouterr().out
+    names = [t["name"] for t in json.loads((await jp_fetch("api", "terminals")).body)]
+    assert len(names) == 1 and f"lab/terminals/{names[0]}" in shown, shown
+    assert f"in kernel {kernel_id}" in shown
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
