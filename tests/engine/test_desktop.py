@@ -56,6 +56,18 @@ for _ in range(120):
 print(shown)
 """
 
+TK_FIGURE = """
+import matplotlib
+matplotlib.use("TkAgg")
+import matplotlib.pyplot as plt
+figure = plt.figure()
+plt.plot([1, 3, 2])
+plt.show(block=False)
+plt.pause(0.5)
+print(matplotlib.get_backend().lower(), figure.canvas.get_tk_widget().winfo_screen())
+plt.close(figure)
+"""
+
 SAME_CGROUP = """
 import os
 xvnc = [p for p in os.listdir('/proc') if p.isdigit()
@@ -85,6 +97,10 @@ async def test_desktop_of_a_kernel(jp_fetch, jp_ws_fetch, stardock, base_image, 
     assert out["stdout"].split() == ["1", "True"], out
     out = await execute(channels, "import os; print(sorted(os.listdir('/sys/class/net')))")
     assert out["stdout"].strip() == "['lo']", out
+
+    # Matplotlib's Tk backend opens its window there.
+    out = await execute(channels, TK_FIGURE, timeout=120)
+    assert out["error"] is None and out["stdout"].split() == ["tkagg", ":1.0"], out
 
     # DS9 started from a cell draws there, and the kernel drives it over XPA.
     out = await execute(channels, DS9_SHOWS, timeout=180)
