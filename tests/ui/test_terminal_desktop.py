@@ -7,6 +7,7 @@ Screenshots go to tests/artifacts/ui/ (terminal-desktop-*.png).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,19 @@ from jupyter_stardock.core.sample import make_sample_dataset
 
 from ..server_process import ServerProcess
 from .conftest import SHOTS, lab_server
-from .test_panel import PANEL, open_lab
+from .test_panel import PANEL, open_lab, run_cell
 
 DESKTOP_APPS = ["astropy", "ds9", "desktop"]
+PYTHON_NOTEBOOK = {
+    "cells": [
+        {"cell_type": "code", "metadata": {}, "outputs": [], "source": "", "execution_count": None}
+    ],
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +135,21 @@ def test_terminal_and_desktop_from_the_panel(page: Any, lab: ServerProcess) -> N
         ".some(c => c.getBoundingClientRect().width > 400)"
     )
     assert page.locator(PANEL).is_visible()
+
+    # `%stardock desktop` in a notebook (a plain python kernel) opens the tab again.
+    page.locator(".lm-TabBar-tab", has_text="Desktop").first.locator(
+        ".lm-TabBar-tabCloseIcon"
+    ).click()
+    view.wait_for(state="detached")
+    (lab.root / "magic.ipynb").write_text(json.dumps(PYTHON_NOTEBOOK))
+    page.evaluate(
+        "window.jupyterapp.commands.execute('docmanager:open', {path: 'magic.ipynb'})"
+        ".then(() => null)"
+    )
+    run_cell(page, "%load_ext jupyter_stardock\nprint('stardock-loaded')", "stardock-loaded")
+    run_cell(page, f"%stardock desktop {kernel['id'][:8]}", "Open the desktop of kernel")
+    view.wait_for(timeout=60_000)
+    page.screenshot(path=str(SHOTS / "terminal-desktop-03-magic.png"))
 
     # The kernel stops: its terminal ends, its desktop closes.
     lab.request("DELETE", f"/api/kernels/{kernel['id']}")
