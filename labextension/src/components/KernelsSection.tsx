@@ -39,6 +39,9 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
   const { kernels, archives, trans } = props;
   const datasetTitle = (id: string | null | undefined): string | null =>
     id ? (props.datasets?.find(d => d.id === id)?.title ?? id) : null;
+  // issue 15: the desktop button only where the environment has the Desktop app.
+  const hasDesktop = (id: string | undefined): boolean =>
+    props.environments?.find(e => e.id === id)?.apps.includes('desktop') ?? true;
   const environmentSummary = (id: string | undefined): string => {
     const environment = props.environments?.find(e => e.id === id);
     return environment ? recipeSummary(environment, props.apps, trans) : (id ?? '');
@@ -86,7 +89,7 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
                     disabled={stopping || kernel.state !== 'running'}
                   />
                 )}
-                {props.onDesktop && (
+                {props.onDesktop && hasDesktop(kernel.environment) && (
                   <IconButton
                     icon={imageIcon}
                     label={trans.__('Open the desktop of the kernel %1 (DS9, TOPCAT)', title)}
