@@ -20,13 +20,15 @@ import contextlib
 import json
 import queue
 import threading
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from jupyter_core.utils import ensure_async
+from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+from tornado.httputil import HTTPServerRequest
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..engine.exec import Execs, ExecStream, frames
@@ -39,13 +41,33 @@ __all__ = ["ExecSocket", "authorize_socket"]
 _CLOSE = object()
 
 
-async def authorize_socket(handler: JupyterHandler) -> None:
-    """What @authenticated and @authorized do for the REST routes, before an upgrade."""
+class JupyterSocket(Protocol):
+    """What authorize_socket uses of a Jupyter websocket handler (WebSocketMixin's check)."""
+
+    request: HTTPServerRequest
+
+    @property
+    def current_user(self) -> Any: ...
+    @property
+    def authorizer(self) -> Authorizer: ...
+    def check_origin(self, origin: str | None = None) -> bool: ...
+
+
+async def authorize_socket(handler: JupyterSocket) -> None:
+    """What @authenticated and @authorized do for the REST routes, before an upgrade.
+
+    The origin first: tornado checks it only in the upgrade, and the handlers act
+    (start an exec, reach the service) before that.
+    """
+    if not handler.check_origin(handler.request.headers.get("Origin")):
+        raise web.HTTPError(403)
     user = handler.current_user
     if not user:
         raise web.HTTPError(403)
-    authorizer = handler.authorizer
-    if not await ensure_async(authorizer.is_authorized(handler, user, "execute", "stardock")):
+    authorized = handler.authorizer.is_authorized(
+        cast(JupyterHandler, handler), user, "execute", "stardock"
+    )
+    if not await ensure_async(authorized):
         raise web.HTTPError(403)
 
 
