@@ -168,4 +168,3 @@ async def test_the_terminal_magic_opens_a_terminal(
     assert len(names) == 1 and f"lab/terminals/{names[0]}" in shown, shown
     assert f"in kernel {kernel_id}" in shown
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
-
