@@ -44,6 +44,7 @@ from .client.presentation import (
     progress_bar,
     progress_bundle,
 )
+from .client.shell import open_desktop, open_terminal  # issue 15
 from .errors import ClientError, MagicUsageError, StarDockError
 
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -53,6 +54,7 @@ COMMANDS: tuple[str, ...] = ("apps", "build", "connect", "datasets", "envs", "he
 COMMANDS += ("start", "stop")
 COMMANDS += ("stage",)  # issue 19
 COMMANDS += ("pause", "resume", "suspend", "restore")  # issue 17
+COMMANDS += ("terminal", "desktop")  # issue 15: terminal, desktop
 TAIL = 12
 
 Key = tuple[str, str | None]
@@ -114,6 +116,10 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     ):
         simple[name] = parser(name, what)
         simple[name].add_argument("kernel", help="a kernel id (or its first characters)")
+    # issue 15: a terminal / the desktop inside a kernel (default: this notebook's one).
+    for name in ("terminal", "desktop"):
+        simple[name] = parser(name, f"Open a {name} inside a running StarDock kernel.")
+        simple[name].add_argument("kernel", nargs="?")
     return {**simple, "build": build, "start": start, "stop": stop, "connect": connect, "%%": cell}
 
 
@@ -125,6 +131,7 @@ HELP = """StarDock magics: your own environment, next to the data.
   %stardock connect [URL] [--token TOKEN]        choose the Jupyter server
   %stardock stage tape:raw/a.fits ... --dataset obs   stage archive files into a dataset
   %stardock pause | resume | suspend | restore KERNEL   (KERNEL: an id from kernels)
+  %stardock terminal | desktop [KERNEL]          a shell / the X desktop inside a kernel
   %%stardock ENV --dataset m51                   run the cell in that kernel
   %%stardock --app astropy --dataset m51         ...or in a recipe, built on first use
 Options: --app, --run, --pip, --apt (repeatable), --dataset. `%stardock build --help` for more."""
@@ -276,6 +283,15 @@ class StarDockMagics(Magics):
             f"Connected to {server.url} (found via {server.source}): StarDock "
             f"{status.get('version', '?')}, Docker Engine {engine.get('version', '?')}."
         )
+
+    # issue 15: a terminal and the desktop inside a kernel's container.
+    def _do_terminal(self, args: argparse.Namespace) -> None:
+        ours = [k.kernel_id for k in self.kernels.values()]
+        display(open_terminal(self.client, args.kernel, ours), raw=True)
+
+    def _do_desktop(self, args: argparse.Namespace) -> None:
+        ours = [k.kernel_id for k in self.kernels.values()]
+        display(open_desktop(self.client, args.kernel, ours), raw=True)
 
     def _do_build(self, args: argparse.Namespace) -> None:
         recipe = self._recipe(args)

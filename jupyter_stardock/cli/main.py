@@ -21,6 +21,7 @@ from .doctor import DoctorCommand
 from .operator import BaseCommand, DemoCommand
 from .pause import PAUSE_COMMANDS  # issue 17
 from .rebuild import RebuildCommand  # issue 17
+from .shell import ShellCommand  # issue 15
 from .stage import StageCommand  # issue 19
 from .user import BuildCommand, EnvsCommand, LogsCommand, PruneCommand, RmCommand
 
@@ -51,6 +52,7 @@ class StarDockCommand(JupyterApp):
                 StageCommand,  # issue 19
                 RebuildCommand,  # issue 17
                 DiffCommand,  # issue 17
+                ShellCommand,  # issue 15: a shell in a kernel's container
             )
         },
         # issue 17: pause, resume, suspend, restore

@@ -6,6 +6,8 @@ Composed here, above the handler modules, so that no handler module needs anothe
 from __future__ import annotations
 
 from ..config import Mode
+from .desktop_handlers import DesktopHandler, DesktopSocket  # issue 15
+from .exec_socket import ExecSocket  # issue 15
 from .handlers import (
     API,
     AppsHandler,
@@ -31,6 +33,7 @@ from .pause_handlers import (  # issue 17
     SuspendedHandler,
 )
 from .proxy_handlers import RemoteProxyHandler
+from .remote_socket import RemoteDesktopSocket, RemoteShellSocket, RemoteSocket  # issue 15
 from .service_handlers import (
     KernelspecsHandler,
     ServiceKernelActionHandler,
@@ -44,9 +47,10 @@ from .staging_handlers import (  # issue 19: the data service
     StagingHandler,
     StagingListHandler,
 )
+from .terminal_handlers import KernelShellSocket, KernelTerminalHandler  # issue 15
 
 __all__ = ["API", "routes"]
-Routes = list[tuple[str, type[StarDockHandler]]]
+Routes = list[tuple[str, type[StarDockHandler] | type[ExecSocket] | type[RemoteSocket]]]
 
 _ID = r"(?P<build_id>[0-9a-f]{1,64})"
 _ENV = r"(?P<env_id>[0-9a-f]{1,64})"
@@ -83,6 +87,18 @@ def local_routes() -> Routes:
         (rf"{API}/kernels/{_KERNEL}/suspend", KernelSuspendHandler),
         (rf"{API}/kernels/{_KERNEL}/restore", KernelRestoreHandler),
         (rf"{API}/suspended", SuspendedHandler),
+        *terminal_routes(),  # issue 15
+    ]
+
+
+# issue 15: a kernel's terminal (the user's own server creates it, in every mode), its
+# shell websocket and its desktop (served where the engine is: here, or the hub service).
+def terminal_routes() -> Routes:
+    return [
+        (rf"{API}/kernels/{_KERNEL}/terminal", KernelTerminalHandler),
+        (rf"{API}/kernels/{_KERNEL}/shell", KernelShellSocket),
+        (rf"{API}/kernels/{_KERNEL}/desktop", DesktopHandler),
+        (rf"{API}/kernels/{_KERNEL}/desktop/websocket", DesktopSocket),
     ]
 
 
@@ -102,7 +118,14 @@ def service_routes() -> Routes:
 def routes(mode: Mode = "local") -> Routes:
     """The table a server in ``mode`` serves; remote mode forwards everything to the service."""
     if mode == "remote":
-        return [(rf"{API}/(?P<path>.*)", RemoteProxyHandler)]
+        # issue 15: the terminal is this server's own, the websockets are relayed; everything
+        # else goes to the service.
+        return [
+            terminal_routes()[0],
+            (rf"{API}/kernels/{_KERNEL}/shell", RemoteShellSocket),
+            (rf"{API}/kernels/{_KERNEL}/desktop/websocket", RemoteDesktopSocket),
+            (rf"{API}/(?P<path>.*)", RemoteProxyHandler),
+        ]
     if mode == "service":
         return [*local_routes(), *service_routes()]
     return local_routes()

@@ -15,6 +15,8 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { ITranslator } from '@jupyterlab/translation';
 
 import { addCommands } from './commands';
+import { addDesktopCommands } from './desktop'; // issue 15
+import { openOutputPlugin } from './openOutput'; // issue 15
 import { kernelExitsPlugin } from './kernelExits';
 import { StarDockModel } from './model';
 import { RecipeKeeper } from './notebooks';
@@ -72,6 +74,10 @@ function activate(
     palette?.addItem({ command, category: trans.__('StarDock') })
   );
   model.stateChanged.connect(() => app.commands.notifyCommandChanged());
+  // issue 15: a terminal and a desktop inside a running kernel's container.
+  addDesktopCommands({ app, model, trans, notebooks }).forEach(command =>
+    palette?.addItem({ command, category: trans.__('StarDock') })
+  );
 
   // 4. New kernelspecs appear in the launcher; kernels stopped elsewhere leave the list.
   model.environmentReady.connect(
@@ -127,4 +133,4 @@ async function restoreDraft(model: StarDockModel, state: IStateDB | null): Promi
   });
 }
 
-export default [plugin, kernelExitsPlugin];
+export default [plugin, kernelExitsPlugin, openOutputPlugin]; // issue 15: openOutputPlugin

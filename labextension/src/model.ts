@@ -333,6 +333,31 @@ export class StarDockModel implements IDisposable {
     }
   }
 
+  // issue 15: a terminal and a desktop inside a kernel's container.
+  /** Create a JupyterLab terminal whose shell runs in the kernel's container; its name. */
+  async openTerminal(kernelId: string): Promise<string> {
+    const id = encodeURIComponent(kernelId);
+    const reply = await requestAPI<{ name: string }>(
+      `kernels/${id}/terminal`,
+      { method: 'POST' },
+      this._serverSettings
+    );
+    return reply.name;
+  }
+
+  /** Start the kernel's desktop; the websocket URL noVNC connects to. */
+  async startDesktop(kernelId: string): Promise<string> {
+    const reply = await requestAPI<{ websocket: string }>(
+      `kernels/${encodeURIComponent(kernelId)}/desktop`,
+      { method: 'POST' },
+      this._serverSettings
+    );
+    const settings = this._serverSettings;
+    const url = `${settings.wsUrl.replace(/\/?$/, '/')}stardock/api/${reply.websocket}`;
+    // As JupyterLab's own websockets: the token when the page has one, else the cookie.
+    return settings.token ? `${url}?token=${encodeURIComponent(settings.token)}` : url;
+  }
+
   dispose(): void {
     if (this._isDisposed) {
       return;

@@ -11,6 +11,7 @@ import React from 'react';
 import { IPanelActions, StarDockPanel } from './components/StarDockPanel';
 import { stardockIcon } from './icons';
 import { StarDockModel } from './model';
+import { DesktopCommandIDs } from './desktop'; // issue 15
 import { CommandIDs, PANEL_ID, TRANSLATION_DOMAIN } from './tokens';
 
 export class StarDockSidebar extends ReactWidget {
@@ -94,6 +95,9 @@ function panelActions(model: StarDockModel, commands: CommandRegistry): IPanelAc
     showOutputs: kernel => run(CommandIDs.showOutputs, { path: kernel.outputs ?? '' }),
     archiveUrl: archive => model.archiveUrl(archive.id),
     kernelAction: (id, action) => void model.kernelAction(id, action), // issue 17
-    rebuildArchive: archive => run(CommandIDs.rebuildArchive, { archive: archive.id }) // issue 17
+    rebuildArchive: archive => run(CommandIDs.rebuildArchive, { archive: archive.id }) // issue 17,
+    // issue 15
+    openTerminal: kernel => run(DesktopCommandIDs.openTerminal, { kernel: kernel.id }),
+    openDesktop: kernel => run(DesktopCommandIDs.openDesktop, { kernel: kernel.id })
   };
 }

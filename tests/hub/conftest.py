@@ -66,6 +66,8 @@ def _ensure_singleuser_env() -> None:
         "docker>=7",
         "urllib3>=2.3",
         "dockerfile>=3.4",
+        # issue 15: a kernel terminal's program (jupyter stardock shell) speaks websocket.
+        "websocket-client>=1.7",
         "pyzmq",
         "hatchling",
         "hatch-jupyter-builder",

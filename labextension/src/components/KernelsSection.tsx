@@ -4,11 +4,13 @@ import {
   downloadIcon,
   folderIcon,
   historyIcon,
+  imageIcon,
   pauseIcon,
   refreshIcon,
   runIcon,
   saveIcon,
-  stopIcon
+  stopIcon,
+  terminalIcon
 } from '@jupyterlab/ui-components';
 import React from 'react';
 
@@ -39,6 +41,9 @@ export interface IKernelsSectionProps {
   onKernelAction?: (kernelId: string, action: KernelAction) => void;
   /** Issue 17: offered for archives that record their exact versions. */
   onRebuild?: (archive: IArchive) => void;
+  // issue 15: a terminal and a desktop inside the kernel's container.
+  onTerminal?: (kernel: IKernelInfo) => void;
+  onDesktop?: (kernel: IKernelInfo) => void;
 }
 
 /** Running StarDock kernels with their outputs, and the archives of stopped ones. */
@@ -46,6 +51,9 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
   const { kernels, archives, trans } = props;
   const datasetTitle = (id: string | null | undefined): string | null =>
     id ? (props.datasets?.find(d => d.id === id)?.title ?? id) : null;
+  // issue 15: the desktop button only where the environment has the Desktop app.
+  const hasDesktop = (id: string | undefined): boolean =>
+    props.environments?.find(e => e.id === id)?.apps.includes('desktop') ?? true;
   const environmentSummary = (id: string | undefined): string => {
     const environment = props.environments?.find(e => e.id === id);
     return environment ? recipeSummary(environment, props.apps, trans) : (id ?? '');
@@ -91,6 +99,22 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
                     title={title}
                     trans={trans}
                     onAction={props.onKernelAction}
+                  />
+                )}
+                {props.onTerminal && (
+                  <IconButton
+                    icon={terminalIcon}
+                    label={trans.__('Open a terminal inside the kernel %1', title)}
+                    onClick={() => props.onTerminal?.(kernel)}
+                    disabled={stopping || kernel.state !== 'running'}
+                  />
+                )}
+                {props.onDesktop && hasDesktop(kernel.environment) && (
+                  <IconButton
+                    icon={imageIcon}
+                    label={trans.__('Open the desktop of the kernel %1 (DS9, TOPCAT)', title)}
+                    onClick={() => props.onDesktop?.(kernel)}
+                    disabled={stopping || kernel.state !== 'running'}
                   />
                 )}
                 <IconButton

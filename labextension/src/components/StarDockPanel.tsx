@@ -45,6 +45,9 @@ export interface IPanelActions {
   kernelAction?: (kernelId: string, action: KernelAction) => void;
   /** Issue 17: rebuild the archive's environment, every recorded version pinned. */
   rebuildArchive?: (archive: IArchive) => void;
+  // issue 15: a terminal and a desktop inside a running kernel's container.
+  openTerminal?: (kernel: IKernelInfo) => void;
+  openDesktop?: (kernel: IKernelInfo) => void;
 }
 
 export interface IStarDockPanelProps {
@@ -159,6 +162,8 @@ export function StarDockPanel(props: IStarDockPanelProps): JSX.Element {
         trans={trans}
         onStop={actions.stopKernel}
         onShowOutputs={actions.showOutputs}
+        onTerminal={actions.openTerminal}
+        onDesktop={actions.openDesktop}
         archiveUrl={actions.archiveUrl}
         suspended={state.suspended}
         notice={state.kernelNotice}
