@@ -95,7 +95,7 @@ function panelActions(model: StarDockModel, commands: CommandRegistry): IPanelAc
     showOutputs: kernel => run(CommandIDs.showOutputs, { path: kernel.outputs ?? '' }),
     archiveUrl: archive => model.archiveUrl(archive.id),
     kernelAction: (id, action) => void model.kernelAction(id, action), // issue 17
-    rebuildArchive: archive => run(CommandIDs.rebuildArchive, { archive: archive.id }) // issue 17,
+    rebuildArchive: archive => run(CommandIDs.rebuildArchive, { archive: archive.id }), // issue 17
     // issue 15
     openTerminal: kernel => run(DesktopCommandIDs.openTerminal, { kernel: kernel.id }),
     openDesktop: kernel => run(DesktopCommandIDs.openDesktop, { kernel: kernel.id })
