@@ -70,6 +70,9 @@ class StagingRun:
     def run(self) -> None:
         request, cancel = self.request, self.check
         partial = self.area.partial(request)
+        # The outcome is shown (request.state) only once its clean-up is done: a client that
+        # reads "failed" must find the partial staging gone, not about to go.
+        outcome: tuple[str, str] | None = None
         try:
             request.state = "staging"
             partial.mkdir(mode=0o755, exist_ok=True)
@@ -83,24 +86,26 @@ class StagingRun:
                 f.done, f.staged_at = True, time.time()
                 self.area.save_request(request)
             self._publish(request)
-            request.state, request.message = "complete", ""
+            outcome = ("complete", "")
         except CancelledError:
             if self.cancelled.is_set():
-                request.state, request.message = "cancelled", "Cancelled; nothing was kept."
+                outcome = ("cancelled", "Cancelled; nothing was kept.")
             # else the server stops: kept as far as it got, a restarted server resumes it
         except StarDockError as err:
-            request.state, request.message = "failed", f"{err} The partial staging was removed."
+            outcome = ("failed", f"{err} The partial staging was removed.")
         except OSError as err:
-            request.state, request.message = "failed", self._os_message(request, err)
+            outcome = ("failed", self._os_message(request, err))
         except Exception as err:  # a thread's failure must still end the request, with a sentence
             log.exception("StarDock: staging %s failed", request.id)
-            request.state, request.message = "failed", f"Staging failed unexpectedly: {err}."
+            outcome = ("failed", f"Staging failed unexpectedly: {err}.")
         finally:
-            if request.state not in UNFINISHED:
-                request.finished = request.finished or time.time()
-            if request.state in ("failed", "cancelled"):
+            if outcome is not None and outcome[0] in ("failed", "cancelled"):
                 self.area.remove_folder(partial)
                 self._drop_tmp(request)
+            if outcome is not None:
+                request.state, request.message = outcome
+            if request.state not in UNFINISHED:
+                request.finished = request.finished or time.time()
             self.area.save_request(request)
 
     def _os_message(self, request: StagingRequest, err: OSError) -> str:

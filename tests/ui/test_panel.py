@@ -196,7 +196,7 @@ def test_pick_tick_fix_build_open_run_stop_archive(page: Any, lab: ServerProcess
     steps.shot("apps")
 
     # 4. A bad command is refused inline, naming the line and the reason, before Build.
-    editor = panel.locator("textarea.jp-StarDock-editor")
+    editor = panel.get_by_role("textbox", name="Shell commands, one per line")
     editor.fill(f"echo {marker}\n\nFROM debian:bookworm")
     problem = panel.locator(".jp-StarDock-problem").filter(has_text="Line 3:")
     problem.wait_for()
@@ -348,7 +348,9 @@ def test_notebook_rebuilds_its_missing_environment(page: Any, lab: ServerProcess
     # The panel shows the recipe and the build; the notebook moves to the new kernel.
     from playwright.sync_api import expect
 
-    expect(panel.locator("textarea.jp-StarDock-editor")).to_have_value(f"echo {marker}")
+    expect(panel.get_by_role("textbox", name="Shell commands, one per line")).to_have_value(
+        f"echo {marker}"
+    )
     settle(
         page, lambda: kernel_of(page, "travelled.ipynb").startswith("stardock-"), BUILD_TIMEOUT_MS
     )
@@ -374,7 +376,7 @@ def test_notebook_rebuilds_its_missing_environment(page: Any, lab: ServerProcess
 def test_a_failed_command_is_marked_with_pips_own_words(page: Any, lab: ServerProcess) -> None:
     steps = Steps(page, "failed")
     panel = open_lab(page, lab, workspace=f"failed-{uuid.uuid4().hex[:8]}")
-    editor = panel.locator("textarea.jp-StarDock-editor")
+    editor = panel.get_by_role("textbox", name="Shell commands, one per line")
     # The typo a user makes; a first line of its own keeps the recipe unique.
     marker = f"stardock-ui-{uuid.uuid4().hex[:8]}"
     editor.fill(f"echo {marker}\n\npip instal foo")
