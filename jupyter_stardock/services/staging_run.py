@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.archives import CHUNK, Archive, Archives, Located, read_chunks, sha256_of, try_reflink
-from ..core.staging import UNFINISHED, FileState, StagingRequest
+from ..core.staging import UNFINISHED, FileState, StagingRequest, State
 from ..errors import InUse, QuotaExceeded, StarDockError
 from .staging_area import DatasetRecord, StagingArea
 
@@ -72,7 +72,7 @@ class StagingRun:
         partial = self.area.partial(request)
         # The outcome is shown (request.state) only once its clean-up is done: a client that
         # reads "failed" must find the partial staging gone, not about to go.
-        outcome: tuple[str, str] | None = None
+        outcome: tuple[State, str] | None = None
         try:
             request.state = "staging"
             partial.mkdir(mode=0o755, exist_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import jupyter_stardock
 
 PACKAGE = Path(jupyter_stardock.__file__).parent
-ROOT = {"errors", "labels", "paths", "config", "_version"}
+ROOT = {"errors", "labels", "paths", "config", "config_services", "_version"}
 
 # What each layer may import from the package, besides itself.
 ALLOWED: dict[str, set[str]] = {
@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "labels": set(),
     "paths": set(),
     "_version": set(),
-    "config": set(),
+    "config": {"config_services"},
+    "config_services": set(),
     "core": ROOT,
     "engine": ROOT,
     "services": ROOT | {"core", "engine"},
