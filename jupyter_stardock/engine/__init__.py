@@ -7,6 +7,9 @@ build.py       one classic build: streamed, cancellable, no container left behin
 build_stream.py  the build's JSON stream as log lines, and how it is cut
 context.py     the build context tar
 references.py  image references split into repository and tag
+registry.py    push, pull and manifest deletion at the site's private registry (issue 16)
+exec.py        an exec with a tty inside a kernel's container: shells, the desktop's relay (issue 15)
+backend.py     the KernelBackend Protocol a second backend (Swarm, Kubernetes) implements (issue 16)
 """
 
 from .client import Engine
