@@ -157,7 +157,10 @@ async def test_a_cell_runs_beside_the_data_and_shows_an_image(
         # An exception in the cell shows the remote traceback, and the cell fails.
         result, captured = await run(magics, "%%stardock --dataset m51\n1 / 0")
         assert isinstance(result.error_in_exec, Exception)
-        assert "ZeroDivisionError" in captured.stdout and "magics.py" not in captured.stdout
+        assert (
+            "ZeroDivisionError" in captured.stdout
+            and "jupyter_stardock/magics" not in captured.stdout
+        )
 
         result, captured = await run(magics, "%stardock kernels")
         assert kernel_id in captured.stdout and "yes" in captured.stdout

@@ -11,7 +11,8 @@ from IPython.utils.capture import capture_output
 
 from jupyter_stardock.client.discovery import ServerInfo
 from jupyter_stardock.client.events import BuildProgress
-from jupyter_stardock.magics import StarDockMagics, _RichProgress, _show
+from jupyter_stardock.magics import StarDockMagics
+from jupyter_stardock.magics.display import RichProgress, show
 
 
 @pytest.fixture
@@ -74,10 +75,10 @@ def test_stop_with_nothing_running(shell: Any) -> None:
 
 def test_remote_output_becomes_output_of_this_cell(shell: Any) -> None:
     with capture_output() as captured:
-        _show("stream", {"name": "stdout", "text": "hello\n"})
-        _show("stream", {"name": "stderr", "text": "careful\n"})
-        _show("display_data", {"data": {"image/png": "iVBOR"}, "metadata": {}})
-        _show(
+        show("stream", {"name": "stdout", "text": "hello\n"})
+        show("stream", {"name": "stderr", "text": "careful\n"})
+        show("display_data", {"data": {"image/png": "iVBOR"}, "metadata": {}})
+        show(
             "update_display_data",
             {"data": {"text/plain": "2"}, "metadata": {}, "transient": {"display_id": "d"}},
         )
@@ -88,7 +89,7 @@ def test_remote_output_becomes_output_of_this_cell(shell: Any) -> None:
 
 
 def test_rich_progress_updates_one_display(shell: Any) -> None:
-    view = _RichProgress(interval=0)
+    view = RichProgress(interval=0)
     progress = BuildProgress("b", "e" * 16)
     with capture_output() as captured:
         view(progress)

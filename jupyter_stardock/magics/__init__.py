@@ -21,164 +21,35 @@ import atexit
 import contextlib
 import json
 import shlex
-import sys
-import time
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.display import clear_output, display, publish_display_data
+from IPython.display import display
 
-from .client import pause as pause_client  # issue 17
-from .client import staging  # issue 19
-from .client.api import StarDockClient, recipe_from
-from .client.discovery import ServerInfo, discover_server
-from .client.events import BuildProgress
-from .client.kernel import RemoteKernel
-from .client.presentation import (
+from ..client import pause as pause_client  # issue 17
+from ..client import staging  # issue 19
+from ..client.api import StarDockClient, recipe_from
+from ..client.discovery import ServerInfo, discover_server
+from ..client.events import BuildProgress
+from ..client.kernel import RemoteKernel
+from ..client.presentation import (
     apps_table,
     datasets_table,
     environment_ready,
     environments_table,
     kernel_started,
     kernels_table,
-    progress_bar,
-    progress_bundle,
 )
-from .client.shell import open_desktop, open_terminal  # issue 15
-from .errors import ClientError, MagicUsageError, StarDockError
+from ..client.shell import open_desktop, open_terminal  # issue 15
+from ..errors import ClientError, MagicUsageError, StarDockError
+from .display import RichProgress, TextProgress
+from .display import show as show_output
+from .parsers import COMMANDS, HELP, _HelpShown, parsers
 
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 CONNECT_HINT = "`%stardock connect URL --token TOKEN`"
-COMMANDS: tuple[str, ...] = ("apps", "build", "connect", "datasets", "envs", "help", "kernels")
-COMMANDS += ("start", "stop")
-COMMANDS += ("stage",)  # issue 19
-COMMANDS += ("pause", "resume", "suspend", "restore")  # issue 17
-COMMANDS += ("terminal", "desktop")  # issue 15: terminal, desktop
-TAIL = 12
-
 Key = tuple[str, str | None]
-
-
-class _HelpShown(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        raise MagicUsageError(f"{message}; see `%stardock help`.")
-
-    def exit(self, status: int = 0, message: str | None = None) -> Any:
-        if message:
-            raise MagicUsageError(message.strip())
-        raise _HelpShown
-
-
-def _recipe_options(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--app", action="append", default=[], help="a catalog app (repeatable)")
-    add("--run", action="append", default=[], help="a shell command, as a RUN line (repeatable)")
-    add("--pip", action="append", default=[], help="a pip package (repeatable)")
-    add("--apt", action="append", default=[], help="a Debian package (repeatable)")
-    add("--dataset", default=None, help="the dataset mounted read-only at /data")
-
-
-def _parsers() -> dict[str, argparse.ArgumentParser]:
-    def parser(name: str, description: str) -> argparse.ArgumentParser:
-        return _Parser(prog=f"%stardock {name}", description=description, add_help=True)
-
-    build = parser("build", "Build an environment from catalog apps and your own commands.")
-    _recipe_options(build)
-    start = parser("start", "Start a kernel in an environment, beside a dataset.")
-    start.add_argument("env", nargs="?", help="an environment id (or give a recipe)")
-    _recipe_options(start)
-    stop = parser("stop", "Stop the kernels this notebook started (all, or one environment's).")
-    stop.add_argument("env", nargs="?")
-    stop.add_argument("--dataset", default=None)
-    connect = parser("connect", "Talk to this Jupyter server (default: the one found).")
-    connect.add_argument("url", nargs="?")
-    connect.add_argument("--token", default=None)
-    cell = _Parser(prog="%%stardock", description="Run this cell in a StarDock kernel.")
-    cell.add_argument("env", nargs="?", help="an environment id (or give a recipe)")
-    _recipe_options(cell)
-    simple = {name: parser(name, "") for name in ("apps", "datasets", "envs", "help", "kernels")}
-    # issue 19: stage archive files into a dataset
-    simple["stage"] = stage = parser("stage", "Stage archive files (archive:id, URLs, @LIST).")
-    stage.add_argument("files", nargs="*")
-    stage.add_argument("--dataset", default=None)
-    stage.add_argument("--cancel", default=None, help="cancel this staging request")
-    # issue 17: pause, resume, suspend and restore a kernel by its id (or a unique prefix)
-    for name, what in (
-        ("pause", "Pause a kernel: memory kept, no CPU, what is sent to it waits."),
-        ("resume", "Resume a paused kernel."),
-        ("suspend", "Save a kernel's variables to its outputs folder and stop it."),
-        ("restore", "Start a suspended kernel again with its variables."),
-    ):
-        simple[name] = parser(name, what)
-        simple[name].add_argument("kernel", help="a kernel id (or its first characters)")
-    # issue 15: a terminal / the desktop inside a kernel (default: this notebook's one).
-    for name in ("terminal", "desktop"):
-        simple[name] = parser(name, f"Open a {name} inside a running StarDock kernel.")
-        simple[name].add_argument("kernel", nargs="?")
-    return {**simple, "build": build, "start": start, "stop": stop, "connect": connect, "%%": cell}
-
-
-HELP = """StarDock magics: your own environment, next to the data.
-  %stardock apps | datasets | envs | kernels    list what there is
-  %stardock build --app astropy --run "pip install photutils" [--dataset m51]
-  %stardock start ENV --dataset m51              start a kernel (ENV: an id from envs)
-  %stardock stop [ENV]                           stop the kernels this notebook started
-  %stardock connect [URL] [--token TOKEN]        choose the Jupyter server
-  %stardock stage tape:raw/a.fits ... --dataset obs   stage archive files into a dataset
-  %stardock pause | resume | suspend | restore KERNEL   (KERNEL: an id from kernels)
-  %stardock terminal | desktop [KERNEL]          a shell / the X desktop inside a kernel
-  %%stardock ENV --dataset m51                   run the cell in that kernel
-  %%stardock --app astropy --dataset m51         ...or in a recipe, built on first use
-Options: --app, --run, --pip, --apt (repeatable), --dataset. `%stardock build --help` for more."""
-
-
-# -- build progress in the output area --------------------------------------
-
-
-class _TextProgress:
-    """A terminal: new log lines and a bar line when the step changes."""
-
-    def __init__(self) -> None:
-        self._printed = 0
-        self._step = -1
-
-    def __call__(self, progress: BuildProgress) -> None:
-        for line in progress.since(self._printed):
-            print(f"  {line}")
-        self._printed = progress.count
-        if progress.step != self._step or progress.state not in ("queued", "running"):
-            self._step = progress.step
-            print(progress_bar(progress), flush=True)
-
-    def close(self, progress: BuildProgress) -> None:
-        return None
-
-
-class _RichProgress:
-    """A notebook: one display updated in place, a progress bar above a log tail."""
-
-    def __init__(self, interval: float = 0.3) -> None:
-        self._handle: Any = None
-        self._interval = interval
-        self._last = 0.0
-
-    def __call__(self, progress: BuildProgress) -> None:
-        now = time.monotonic()
-        if self._handle is None:
-            self._handle = display(progress_bundle(progress, TAIL), raw=True, display_id=True)
-            self._last = now
-        elif now - self._last >= self._interval:
-            self._handle.update(progress_bundle(progress, TAIL), raw=True)
-            self._last = now
-
-    def close(self, progress: BuildProgress) -> None:
-        if self._handle is not None:
-            self._handle.update(progress_bundle(progress, TAIL), raw=True)
 
 
 # -- the magics ----------------------------------------------------------------
@@ -196,7 +67,7 @@ class StarDockMagics(Magics):
         self._targets: dict[str, tuple[dict[str, Any], str]] = {}
         #: "rich" (a display updated in place), "text" (printed lines) or "auto".
         self.progress = "auto"
-        self._parsers = _parsers()
+        self._parsers = parsers()
 
     @property
     def client(self) -> StarDockClient:
@@ -350,7 +221,7 @@ class StarDockMagics(Magics):
         if not cell.strip():
             return
         try:
-            kernel.execute(cell, _show)
+            kernel.execute(cell, show_output)
         except ClientError:
             if not kernel.alive():
                 self.kernels.pop(key, None)
@@ -389,7 +260,7 @@ class StarDockMagics(Magics):
         mode = self.progress
         if mode == "auto":
             mode = "rich" if getattr(self.shell, "kernel", None) is not None else "text"
-        view: _TextProgress | _RichProgress = _RichProgress() if mode == "rich" else _TextProgress()
+        view: TextProgress | RichProgress = RichProgress() if mode == "rich" else TextProgress()
         last: list[BuildProgress] = []
 
         def on_progress(progress: BuildProgress) -> None:
@@ -428,23 +299,6 @@ class StarDockMagics(Magics):
         for key in list(self.kernels):
             with contextlib.suppress(StarDockError):
                 self.kernels.pop(key).shutdown()
-
-
-def _show(kind: str, content: dict[str, Any]) -> None:
-    """Show one output message of the remote kernel as output of the current cell."""
-    if kind == "stream":
-        stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
-        stream.write(content.get("text", ""))
-        stream.flush()
-    elif kind == "clear_output":
-        clear_output(wait=bool(content.get("wait")))
-    else:
-        publish_display_data(
-            content.get("data", {}),
-            content.get("metadata") or {},
-            transient=content.get("transient") or None,
-            **({"update": True} if kind == "update_display_data" else {}),
-        )
 
 
 _loaded: dict[int, StarDockMagics] = {}
