@@ -99,13 +99,13 @@ def type_in_last_cell(page: Any, code: str) -> None:
 def pool_text(pool: dict[str, Any]) -> str:
     """The panel's words for the pool (labextension/src/components/StatusSection.tsx)."""
 
-    def size(n: float) -> str:  # formatBytes in labextension/src/format.ts
-        units = ["B", "kB", "MB", "GB", "TB"]
+    def size(n: float) -> str:  # formatMemory in labextension/src/format.ts
+        units = ["B", "KiB", "MiB", "GiB", "TiB"]
         unit = 0
-        while n >= 1000 and unit < len(units) - 1:
-            n /= 1000
+        while n >= 1024 and unit < len(units) - 1:
+            n /= 1024
             unit += 1
-        return f"{n:.0f} {units[unit]}" if unit == 0 else f"{n:.1f} {units[unit]}"
+        return f"{round(n) if unit == 0 else float(f'{n:.1f}'):g} {units[unit]}"
 
     return (
         f"{pool['ready']} of {pool['capacity']} ready, "
