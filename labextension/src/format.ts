@@ -18,6 +18,21 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
+/**
+ * uicover fix: memory in binary units, as operators set it (`pool_memory = "512m"`
+ * is 512 MiB) and as the engine counts it: `536.9 MB` read as a wrong budget.
+ */
+export function formatMemory(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${Number(value.toFixed(unit === 0 ? 0 : 1))} ${units[unit]}`;
+}
+
 /** A duration as a stopwatch shows it: `0:07`, `2:05`, `1:02:05`. */
 export function formatElapsed(seconds: number): string {
   const total = Math.max(0, Math.floor(seconds));

@@ -161,7 +161,11 @@ export class RecipeKeeper {
       return;
     }
     await app.serviceManager.kernelspecs.refreshSpecs();
-    await panel.sessionContext.changeKernel({ name: ready.kernelspec });
+    // uicover fix: a kernelspec missing from one listing (the engine slow to answer)
+    // must not replace the kernel the notebook already runs on that very kernelspec.
+    if (panel.sessionContext.session?.kernel?.name !== ready.kernelspec) {
+      await panel.sessionContext.changeKernel({ name: ready.kernelspec });
+    }
     recordRecipe(panel, ready);
   }
 

@@ -21,5 +21,6 @@ describe('the warm pool in the status', () => {
   it('says how many are ready and what they take of the budget', () => {
     const text = poolText(POOL, nullTranslator.load('jupyter_stardock'));
     expect(text).toMatch(/^2 of 4 ready, .+ of a .+ budget$/);
+    expect(text).toBe('2 of 4 ready, 80 MiB of a 512 MiB budget'); // uicover fix
   });
 });

@@ -1,7 +1,7 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useId } from 'react';
 
-import { formatBytes } from '../format';
+import { formatBytes, formatMemory } from '../format';
 import { StarDockModel } from '../model';
 import { IBaseImageInfo, IEngineInfo, IPoolStatus } from '../tokens';
 
@@ -109,7 +109,7 @@ export function poolText(pool: IPoolStatus, trans: TranslationBundle): string {
     '%1 of %2 ready, %3 of a %4 budget',
     pool.ready,
     pool.capacity,
-    formatBytes(pool.memory_bytes),
-    formatBytes(pool.memory_budget_bytes)
+    formatMemory(pool.memory_bytes), // uicover fix: binary units, as pool_memory is set
+    formatMemory(pool.memory_budget_bytes)
   );
 }
