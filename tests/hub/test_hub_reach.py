@@ -72,6 +72,18 @@ def owned_folder(user: str, name: str, files: dict[str, str]) -> Path:
     return folder
 
 
+def outputs_of(user: str) -> set[str]:
+    """The outputs folders the user sees in their home (links into the service's store)."""
+    view = home_of(user) / "stardock-outputs"
+    return {p.name for p in view.iterdir()} if view.is_dir() else set()
+
+
+def work_mounts(hub: Hub) -> list[str]:
+    """The service's staging mounts of notebooks' folders that are mounted now."""
+    staging = str(hub.home / "service-state" / "work-mounts")
+    return [line for line in Path("/proc/mounts").read_text().splitlines() if staging in line]
+
+
 def printed(hub: Hub, user: str, kernel_id: str, code: str) -> list[str]:
     """The lines a cell printed in the user's kernel (through their server), after no error."""
     out = run_code(hub, user, kernel_id, code)
@@ -131,6 +143,7 @@ def test_the_notebook_folder_is_read_only_at_work_and_only_the_users_own(
     # Gil, with the same environment (his own claim), names Fay's folder straight at the
     # service: refused with a sentence, and no kernel of his starts.
     assert build(hub, GIL, RECIPE) == env
+    gil_outputs = outputs_of(GIL)
     for work in (str(project), f"{home_of(GIL)}/../{FAY}/{project.name}"):
         code, body = hub.status(
             "POST",
@@ -142,6 +155,7 @@ def test_the_notebook_folder_is_read_only_at_work_and_only_the_users_own(
         assert "cannot be mounted at /work" in message_of(body), body
         assert f"({home_of(GIL)})" in message_of(body), body
     assert hub.as_user(GIL, "GET", "/stardock/api/kernels")["kernels"] == []
+    assert outputs_of(GIL) == gil_outputs  # a refused start leaves no outputs folder
 
     # A link in Fay's home to a folder of Gil's (which she may read): refused at the start.
     secret = owned_folder(GIL, f"secret-{MARK}", {"catalog.csv": "gil's\n"})
@@ -149,11 +163,14 @@ def test_the_notebook_folder_is_read_only_at_work_and_only_the_users_own(
     link.unlink(missing_ok=True)
     link.symlink_to(secret)
     os.lchown(link, pwd.getpwnam(FAY).pw_uid, pwd.getpwnam(FAY).pw_gid)
+    fay_outputs = outputs_of(FAY)
     code, body = start_session(hub, FAY, f"{link.name}/stolen.ipynb", name)
     assert code >= 400, body
     assert "cannot be mounted at /work" in message_of(body), body
     assert "symlink" in message_of(body), body
     assert hub.as_user(FAY, "GET", "/stardock/api/kernels")["kernels"] == []
+    assert outputs_of(FAY) == fay_outputs
+    assert work_mounts(hub) == []  # Fay's kernel has gone, and its folder's mount with it
 
 
 def test_an_r_kernel_runs_as_the_hub_user_beside_the_data(
