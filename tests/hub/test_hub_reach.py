@@ -187,21 +187,27 @@ def test_an_r_kernel_runs_as_the_hub_user_beside_the_data(
     kernelspec_visible(hub, FAY, r_name)
     spec = hub.as_user(FAY, "GET", "/api/kernelspecs")["kernelspecs"][r_name]["spec"]
     assert spec["language"] == "R"
-    kernel = hub.as_user(FAY, "POST", "/api/kernels", {"name": r_name}, timeout=300)
+    # Opened as a notebook in her home: the R kernel gets its folder at /work too.
+    project = owned_folder(FAY, f"r-project-{MARK}", {"catalog.csv": "ra,dec\n10.68,41.27\n"})
+    code, session = start_session(hub, FAY, f"{project.name}/fit.ipynb", r_name)
+    assert code == 200, session
     try:
-        first, *listed = printed(
+        first, row, writable, *listed = printed(
             hub,
             FAY,
-            kernel["id"],
-            'cat(system("id -u", intern = TRUE), R.version$language, "\\n")\n'
+            session["kernel"]["id"],
+            'cat(system("id -u", intern = TRUE), R.version$language, getwd(), "\\n")\n'
+            'cat(readLines("catalog.csv")[2], file.access("/work", 2) == 0, sep = "\\n")\n'
             'cat(list.files("/data"), sep = "\\n")',
         )
-        assert first.split() == [str(pwd.getpwnam(FAY).pw_uid), "R"]
+        assert first.split() == [str(pwd.getpwnam(FAY).pw_uid), "R", "/work"]
+        assert (row, writable) == ("10.68,41.27", "FALSE")
         assert sorted(listed) == sorted(p.name for p in hub.datasets["open"].iterdir())
         (mine,) = hub.as_user(FAY, "GET", "/stardock/api/kernels")["kernels"]
         assert mine["owner"] == FAY
     finally:
-        hub.as_user(FAY, "DELETE", f"/api/kernels/{kernel['id']}", timeout=300)
+        hub.as_user(FAY, "DELETE", f"/api/sessions/{session['id']}", timeout=300)
+    assert work_mounts(hub) == []
 
 
 def test_a_kernel_on_a_staged_dataset_reads_it_and_no_one_else_can(reach_hub: Hub) -> None:
