@@ -137,6 +137,11 @@ def test_the_notebook_folder_is_read_only_at_work_and_only_the_users_own(
         assert int(refused) == errno.EROFS  # the mount is read-only, though the folder is hers
         assert first == "README.txt"
         assert not (project / "mine.txt").exists()
+        # A restart (through her server, as the toolbar's) keeps the folder at /work.
+        (work_mount,) = work_mounts(hub)
+        hub.as_user(FAY, "POST", f"/api/kernels/{kernel_id}/restart", {}, timeout=300)
+        (row,) = printed(hub, FAY, kernel_id, "print(open('catalog.csv').read().split()[1])")
+        assert row == "202.47,47.19" and work_mounts(hub) == [work_mount]
     finally:
         hub.as_user(FAY, "DELETE", f"/api/sessions/{session['id']}")
 
