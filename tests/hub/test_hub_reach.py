@@ -46,6 +46,12 @@ def reach_hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iter
         {"archives": {"tape": {"root": str(home / "tape"), "access": "all"}}},
         {"notebook_folder": True},
     )
+    for user in (FAY, GIL):  # the folders and links this module put in their homes
+        for made in home_of(user).glob(f"*-{MARK}"):
+            if made.is_symlink():
+                made.unlink()
+            else:
+                shutil.rmtree(made, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
