@@ -168,7 +168,16 @@ class DatasetRegistry:
         self, dataset_id: str, user: str | None, groups: Iterable[str] = (), *, admin: bool = False
     ) -> Dataset:
         """The dataset, if this user may mount it: NotFound or Forbidden otherwise."""
-        dataset = self.get(dataset_id)
+        # hubcover: another user's staged dataset answers as an unknown one, and the
+        # sentence lists only what this user may use (in a hub, staged datasets are private).
+        groups = list(groups)
+        dataset = self._all().get(dataset_id)
+        if dataset is None or (
+            dataset.id not in self._datasets and not dataset.may_use(user, groups, admin=admin)
+        ):
+            visible = self.visible_to(user, groups, admin=admin)
+            known = ", ".join(sorted(d.id for d in visible)) or "none are open to you"
+            raise NotFound(f"There is no dataset {dataset_id!r} (known: {known}).")
         if not dataset.may_use(user, groups, admin=admin):
             raise Forbidden(
                 f"You may not use the dataset {dataset.title!r} ({dataset.id}). "

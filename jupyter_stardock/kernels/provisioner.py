@@ -246,6 +246,12 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
             if pooled is not None:
                 await engine.run(state_last_use.record, self.environment)  # issue 17: a use
                 return pooled
+        # issue 18: the notebook's folder at /work (checked and staged; refused with a sentence).
+        # hubcover: before the outputs folder is made, so a refused start leaves none behind.
+        if orphan is None and work is not None and wanted:
+            self._work = await engine.run(
+                work_folder_for, work, root=work_root(owner, self._root_dir), state=state
+            )
         outputs_view = None
         if orphan is not None:
             # Adopting a kernel whose server died: keep its outputs, times, folders and key.
@@ -275,11 +281,6 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
                 outputs_view = await engine.run(
                     link_outputs, outputs, view, trusted=view_trusted, uid=uid, gid=gid
                 )
-        # issue 18: the notebook's folder at /work (checked and staged; refused with a sentence).
-        if orphan is None and work is not None and wanted:
-            self._work = await engine.run(
-                work_folder_for, work, root=work_root(owner, self._root_dir), state=state
-            )
         built = EnvironmentLabels.from_labels(image.labels)
         launch = KernelLaunch(
             kernel_id=self.kernel_id,
@@ -377,6 +378,11 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
                     )
             except StarDockError as err:
                 raise KernelStartHTTPError(str(err)) from err
+            finally:
+                # hubcover: a start refused after the notebook's folder was staged unmounts it
+                # (jupyter_client never calls cleanup for a kernel that did not start).
+                if self._kernel is None:
+                    self._release_work()
         kwargs.pop("extra_arguments", None)
         kwargs["cmd"] = self.kernel_spec.argv if self.kernel_spec else []
         return kwargs
@@ -407,6 +413,8 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
                 with self._pool_quiet():
                     self.connection_info = await self._kernel.start(kwargs.get("env") or {})
         except StarDockError as err:
+            if not self.connection_info:  # hubcover: a first start that failed, as above
+                self._release_work()
             raise KernelStartHTTPError(str(err)) from err
         return self.connection_info
 
@@ -445,9 +453,12 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
             # issue 17: the notebooks of this kernel's sessions go into its archive
             await self._kernel.finish(session_notebooks(self.parent, self.kernel_id))
             # issue 18: the container that had it is gone: undo the staging mount.
-            if self._work is not None:
-                release_work_folder(self._work)
-                self._work = None
+            self._release_work()
+
+    def _release_work(self) -> None:
+        if self._work is not None:
+            release_work_folder(self._work)
+            self._work = None
 
     def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
         return max(recommended, float(self.stop_timeout))
