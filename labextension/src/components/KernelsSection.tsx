@@ -128,7 +128,11 @@ export function KernelsSection(props: IKernelsSectionProps): JSX.Element {
           })}
         </ul>
       </Section>
-      {props.notice && <p className="jp-StarDock-hint jp-StarDock-kernelNotice">{props.notice}</p>}
+      {props.notice && (
+        <p className="jp-StarDock-hint jp-StarDock-kernelNotice" role="status">
+          {props.notice}
+        </p>
+      )}
       {props.onKernelAction && !!props.suspended?.length && (
         <SuspendedSection
           suspended={props.suspended}
