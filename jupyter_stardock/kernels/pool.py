@@ -192,9 +192,13 @@ class KernelPool:
             await asyncio.gather(*self._discards, return_exceptions=True)
 
     def sizes(self) -> dict[str, Any]:
-        """For the status: slots ready per environment and dataset, and their memory."""
+        """For the status: slots ready per environment and dataset, and their memory.
+
+        The hub service's status is any Hub user's to read: there only the totals
+        show, never whose slots they are or of which environment and dataset.
+        """
         pools = []
-        for key, slots in self._slots.items():
+        for key, slots in self._slots.items() if self.owners is None else ():
             template = self._templates.get(key) or (slots[0].template if slots else None)
             if template is None or not slots:
                 continue

@@ -1,0 +1,187 @@
+"""The hub service's warm pool (issue 14): a slot is one Hub user's, and counts against their quota.
+
+A real hub with two unix users and remote-mode servers; the service keeps one
+slot per user and kernelspec, and each user may run two kernels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_stardock.kernels.pool_claim import CLAIM_RECORD, claimed_labels
+from jupyter_stardock.labels import KERNEL, KernelLabels
+
+from ..engine.kernel_helpers import execute, wait_ready
+from .conftest import USERS, Hub, _start_hub
+from .test_hub import build, channels, kernelspec_visible
+
+RECIPE = {"commands": ["echo hub-pool-test"], "dataset": "open"}
+
+
+@pytest.fixture(scope="module")
+def pool_hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Hub]:
+    yield from _start_hub(
+        tmp_path_factory.mktemp("poolhub"),
+        USERS,
+        {"quota_kernels": 2, "pool_size": 1, "pool_max_total": 4},
+    )
+
+
+def uid(user: str) -> int:
+    return pwd.getpwnam(user).pw_uid
+
+
+def containers(hub: Hub, owner: str) -> list[dict[str, Any]]:
+    """This hub's running kernel containers of ``owner`` (docker inspect)."""
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label={KERNEL}.owner={owner}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    if not ids:
+        return []
+    found = json.loads(
+        subprocess.run(
+            ["docker", "inspect", *ids], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    home = str(hub.home)
+    return [c for c in found if c["Config"]["Labels"].get(f"{KERNEL}.runtime", "").startswith(home)]
+
+
+def slots(hub: Hub, owner: str) -> list[dict[str, Any]]:
+    """``owner``'s unclaimed slots (a claimed one is renamed for its kernel)."""
+    return [c for c in containers(hub, owner) if c["Name"].startswith("/stardock-kernel-pool-")]
+
+
+def wait_slot(hub: Hub, owner: str, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not (found := slots(hub, owner)):
+        assert time.monotonic() < deadline, f"no warm kernel of {owner}:\n{hub.log()}"
+        time.sleep(1)
+    (slot,) = found
+    return slot
+
+
+def start(hub: Hub, user: str, name: str) -> str:
+    return str(hub.as_user(user, "POST", "/api/kernels", {"name": name}, timeout=300)["id"])
+
+
+def run(hub: Hub, user: str, kernel_id: str, code: str) -> str:
+    async def go() -> dict[str, Any]:
+        ws = await channels(hub, user, kernel_id)
+        await wait_ready(ws)
+        out = await execute(ws, code)
+        ws.close()
+        return out
+
+    out = asyncio.run(go())
+    assert out["error"] is None, out
+    return str(out["stdout"])
+
+
+def listed(hub: Hub, user: str, kernel_id: str) -> dict[str, Any]:
+    kernels = hub.as_user(user, "GET", "/stardock/api/kernels")["kernels"]
+    (kernel,) = [k for k in kernels if k["id"] == kernel_id]
+    return dict(kernel)
+
+
+def refused_to(user: str, *command: str) -> bool:
+    return (
+        subprocess.run(["runuser", "-u", user, "--", *command], capture_output=True).returncode != 0
+    )
+
+
+def assert_only_anas(labels: KernelLabels) -> None:
+    """The slot's key and sockets: Ana's uid may reach them, Bob's never (as a cold kernel's)."""
+    ipc, runtime = Path(labels.ipc), Path(labels.runtime)
+    info = ipc.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid("sdana"), 0o700)
+    info = runtime.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o711)
+    assert stat.S_IMODE(runtime.parent.stat().st_mode) == 0o700  # nobody but the service
+    info = (runtime / "connection.json").stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid("sdana"), 0o400)
+    assert refused_to("sdbob", "ls", str(ipc))
+    assert refused_to("sdbob", "cat", str(runtime / "connection.json"))
+
+
+def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_hub: Hub) -> None:
+    hub = pool_hub
+    env = build(hub, "sdana", RECIPE)
+    name = f"stardock-{env}-open"
+    kernelspec_visible(hub, "sdana", name)
+    first = start(hub, "sdana", name)  # cold: now the service keeps a slot of it for Ana
+    slot = wait_slot(hub, "sdana")
+    labels = KernelLabels.from_labels(slot["Config"]["Labels"])
+    assert labels is not None and labels.pool and labels.owner == "sdana"
+    assert slot["Config"]["User"].split(":")[0] == str(uid("sdana"))
+    assert_only_anas(labels)
+    outputs = Path(labels.outputs)
+    assert outputs.stat().st_uid == uid("sdana") and outputs.name.startswith(".stardock-slot-")
+
+    # Ana's second start (one kernel and one slot: at her quota of two) takes the slot.
+    second = start(hub, "sdana", name)
+    mine = listed(hub, "sdana", second)
+    assert slot["Id"].startswith(mine["container"])
+    now = json.loads(
+        subprocess.run(
+            ["docker", "inspect", slot["Id"]], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
+    assert not now["Name"].startswith("/stardock-kernel-pool-")  # renamed for the kernel
+    state = hub.home / "service-state"
+    effective, claimed = claimed_labels(labels, [now["Name"]], state)
+    assert claimed and effective is not None
+    assert (effective.pool, effective.client_id, effective.owner) == ("", second, "sdana")
+    assert (Path(labels.runtime) / CLAIM_RECORD).stat().st_uid == 0
+    assert_only_anas(labels)
+    out = run(
+        hub,
+        "sdana",
+        second,
+        "import os\nprint(os.getuid(), os.getcwd())\nopen('/outputs/warm.txt', 'w').write('x')",
+    )
+    assert out.split() == [str(uid("sdana")), "/outputs"]
+    home = Path(pwd.getpwnam("sdana").pw_dir)
+    written = home / mine["outputs"] / "warm.txt"  # through the link in her home
+    assert written.stat().st_uid == uid("sdana")
+    renamed = Path(effective.outputs)
+    assert not outputs.exists() and renamed.parent == outputs.parent
+    assert (renamed.stat().st_uid, stat.S_IMODE(renamed.stat().st_mode)) == (uid("sdana"), 0o700)
+    assert os.path.realpath(home / mine["outputs"]) == str(renamed)
+
+    # Bob starts the very same environment and dataset: a cold kernel of his own.
+    assert build(hub, "sdbob", RECIPE) == env
+    kernelspec_visible(hub, "sdbob", name)
+    bobs = start(hub, "sdbob", name)
+    assert run(hub, "sdbob", bobs, "import os; print(os.getuid())").split() == [str(uid("sdbob"))]
+    (bob_container,) = [
+        c for c in containers(hub, "sdbob") if not c["Name"].startswith("/stardock-kernel-pool-")
+    ]
+    assert listed(hub, "sdbob", bobs)["container"] != mine["container"]
+    bob_slot = wait_slot(hub, "sdbob")  # Bob's own slot, made for him
+    assert bob_slot["Config"]["User"].split(":")[0] == str(uid("sdbob"))
+    assert bob_container["Id"] != slot["Id"]
+
+    # Ana runs two kernels, her quota: the service keeps no slot for her...
+    assert slots(hub, "sdana") == []
+    # ...until one of them stops: then her slot is back.
+    hub.as_user("sdana", "DELETE", f"/api/kernels/{first}")
+    again = wait_slot(hub, "sdana")
+    assert again["Id"] != slot["Id"]
+    assert again["Config"]["Labels"][f"{KERNEL}.owner"] == "sdana"
+    for user, kernel in (("sdana", second), ("sdbob", bobs)):
+        hub.as_user(user, "DELETE", f"/api/kernels/{kernel}")
