@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
-from traitlets import Dict, Enum, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default, validate
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
@@ -518,6 +518,17 @@ class StarDockSettings(LoggingConfigurable):
         help=(
             "Memory the warm pool may take, e.g. '512m' (an idle kernel takes about 56 MiB with "
             "its engine shim); it caps the pre-started kernels together with pool_max_total."
+        ),
+    )
+    # issue 14 (hub mode): warm kernels for Hub users, in the hub service
+    pool_hub_users = Bool(
+        False,
+        config=True,
+        help=(
+            "In the hub service: keep warm kernels for Hub users too, each user's own "
+            "(pool_size per kernelspec they started recently, within pool_max_total and "
+            "pool_memory), counted against their quota_kernels. Off by default: a slot holds "
+            "a container as the user, beside their dataset, before they ask for it."
         ),
     )
 

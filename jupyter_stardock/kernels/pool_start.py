@@ -88,10 +88,13 @@ def slot_template(
 def make_pool(settings: StarDockSettings, engine: Engine, mode: str) -> KernelPool | None:
     """A server's (or the hub service's) warm pool from c.StarDockApp.pool_*; None when off.
 
-    The hub service's slots are per Hub user and count against their quotas
-    (KernelPool.owners, which the service wires to its HubKernels).
+    The hub service keeps one only with c.StarDockApp.pool_hub_users; its slots
+    are per Hub user and count against their quotas (KernelPool.owners, which the
+    service wires to its HubKernels).
     """
-    if mode not in ("local", "service") or settings.pool_size <= 0:
+    if settings.pool_size <= 0 or mode == "remote":
+        return None
+    if mode == "service" and not settings.pool_hub_users:
         return None
     limits = PoolLimits(
         size=settings.pool_size,

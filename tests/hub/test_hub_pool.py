@@ -34,7 +34,7 @@ def pool_hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Itera
     yield from _start_hub(
         tmp_path_factory.mktemp("poolhub"),
         USERS,
-        {"quota_kernels": 2, "pool_size": 1, "pool_max_total": 4},
+        {"quota_kernels": 2, "pool_hub_users": True, "pool_size": 1, "pool_max_total": 4},
     )
 
 
