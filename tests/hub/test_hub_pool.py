@@ -31,21 +31,28 @@ RECIPE = {"commands": ["echo hub-pool-test"], "dataset": "open"}
 
 @pytest.fixture(scope="module")
 def pool_hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Iterator[Hub]:
-    yield from _start_hub(
-        tmp_path_factory.mktemp("poolhub"),
-        USERS,
-        {"quota_kernels": 2, "pool_hub_users": True, "pool_size": 1, "pool_max_total": 4},
-    )
+    home = tmp_path_factory.mktemp("poolhub")
+    try:
+        yield from _start_hub(
+            home,
+            USERS,
+            {"quota_kernels": 2, "pool_hub_users": True, "pool_size": 1, "pool_max_total": 4},
+        )
+    finally:
+        # The service removes its slots as it stops; whatever a failed run left goes too.
+        left = [c["Id"] for c in kernel_containers(home, f"label={KERNEL}", all_states=True)]
+        if left:
+            subprocess.run(["docker", "rm", "-f", *left], capture_output=True)
 
 
 def uid(user: str) -> int:
     return pwd.getpwnam(user).pw_uid
 
 
-def containers(hub: Hub, owner: str) -> list[dict[str, Any]]:
-    """This hub's running kernel containers of ``owner`` (docker inspect)."""
+def kernel_containers(home: Path, label: str, all_states: bool = False) -> list[dict[str, Any]]:
+    """The kernel containers (docker inspect) of the service whose state is below ``home``."""
     ids = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label={KERNEL}.owner={owner}"],
+        ["docker", "ps", "-aq" if all_states else "-q", "--filter", label],
         capture_output=True,
         text=True,
         check=True,
@@ -57,8 +64,15 @@ def containers(hub: Hub, owner: str) -> list[dict[str, Any]]:
             ["docker", "inspect", *ids], capture_output=True, text=True, check=True
         ).stdout
     )
-    home = str(hub.home)
-    return [c for c in found if c["Config"]["Labels"].get(f"{KERNEL}.runtime", "").startswith(home)]
+    prefix = str(home)
+    return [
+        c for c in found if c["Config"]["Labels"].get(f"{KERNEL}.runtime", "").startswith(prefix)
+    ]
+
+
+def containers(hub: Hub, owner: str) -> list[dict[str, Any]]:
+    """This hub's running kernel containers of ``owner``."""
+    return kernel_containers(hub.home, f"label={KERNEL}.owner={owner}")
 
 
 def slots(hub: Hub, owner: str) -> list[dict[str, Any]]:
