@@ -335,13 +335,17 @@ class KernelPool:
         )
 
     async def _trim(self) -> None:
-        """Slots past their user's room go: they started kernels, or lost the dataset."""
+        """Slots past their user's room go: they started kernels, or lost the dataset.
+
+        Not while one of the user's claims is under way: its kernel may be listed
+        already and still be counted as claiming (the next check trims, if need be).
+        """
         kept: dict[str, int] = {}
         for key, slots in list(self._slots.items()):
-            room = await self._room(key) if slots else None
+            room = await self._room(key) if slots and not self._claiming.get(key.owner) else None
             if room is None:
                 continue
-            keep = max(0, room - kept.get(key.owner, 0) - self._claiming.get(key.owner, 0))
+            keep = max(0, room - kept.get(key.owner, 0))
             for slot in slots[keep:]:
                 if slot in slots:
                     slots.remove(slot)

@@ -202,3 +202,18 @@ def test_the_service_counts_a_users_kernels_and_rechecks_their_dataset(tmp_path:
     assert asyncio.run(hub.slot_room("ana", ("astro",), ENV, "g")) == 3
     hub._note_viewer(Viewer("ana", (), scoped=True))  # removed from the group since
     assert asyncio.run(hub.slot_room("ana", ("astro",), ENV, "g")) == 0
+
+
+def test_a_claim_under_way_never_costs_the_user_another_slot(
+    pool: tuple[KernelPool, Owners, list[Slot]],
+) -> None:
+    p, owners, discarded = pool
+    owners.quota = 3
+    owners.running["ana"] = 1
+    p.note_use(template("ana"))
+    asyncio.run(fill(p))
+    assert p.ready(template("ana").key) == 2
+    assert p.claim(template("ana").key) is not None
+    owners.running["ana"] = 2  # the claimed kernel is listed before its claim has finished
+    asyncio.run(fill(p))
+    assert p.ready(template("ana").key) == 1 and discarded == []
