@@ -80,9 +80,17 @@ def slots(hub: Hub, owner: str) -> list[dict[str, Any]]:
     return [c for c in containers(hub, owner) if c["Name"].startswith("/stardock-kernel-pool-")]
 
 
-def wait_slot(hub: Hub, owner: str, timeout: float = 240) -> dict[str, Any]:
+def ready_slots(hub: Hub) -> int:
+    """The service's ready slots, all users together (its status shows only the totals)."""
+    code, status = hub.status("GET", "/services/stardock/stardock/api/status", "sdana")
+    assert code == 200, status
+    return int((status["pool"] or {}).get("ready", 0))
+
+
+def wait_slot(hub: Hub, owner: str, ready: int, timeout: float = 240) -> dict[str, Any]:
+    """``owner``'s slot, once it answered (the service then has ``ready`` slots in all)."""
     deadline = time.monotonic() + timeout
-    while not (found := slots(hub, owner)):
+    while not (found := slots(hub, owner)) or ready_slots(hub) < ready:
         assert time.monotonic() < deadline, f"no warm kernel of {owner}:\n{hub.log()}"
         time.sleep(1)
     (slot,) = found
@@ -138,7 +146,7 @@ def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_h
     name = f"stardock-{env}-open"
     kernelspec_visible(hub, "sdana", name)
     first = start(hub, "sdana", name)  # cold: now the service keeps a slot of it for Ana
-    slot = wait_slot(hub, "sdana")
+    slot = wait_slot(hub, "sdana", 1)
     labels = KernelLabels.from_labels(slot["Config"]["Labels"])
     assert labels is not None and labels.pool and labels.owner == "sdana"
     assert slot["Config"]["User"].split(":")[0] == str(uid("sdana"))
@@ -149,7 +157,7 @@ def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_h
     # Ana's second start (one kernel and one slot: at her quota of two) takes the slot.
     second = start(hub, "sdana", name)
     mine = listed(hub, "sdana", second)
-    assert slot["Id"].startswith(mine["container"])
+    assert slot["Id"].startswith(mine["container"]), hub.log()
     now = json.loads(
         subprocess.run(
             ["docker", "inspect", slot["Id"]], capture_output=True, text=True, check=True
@@ -182,20 +190,23 @@ def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_h
     kernelspec_visible(hub, "sdbob", name)
     bobs = start(hub, "sdbob", name)
     assert run(hub, "sdbob", bobs, "import os; print(os.getuid())").split() == [str(uid("sdbob"))]
-    (bob_container,) = [
-        c for c in containers(hub, "sdbob") if not c["Name"].startswith("/stardock-kernel-pool-")
-    ]
-    assert listed(hub, "sdbob", bobs)["container"] != mine["container"]
-    bob_slot = wait_slot(hub, "sdbob")  # Bob's own slot, made for him
+    assert not slot["Id"].startswith(listed(hub, "sdbob", bobs)["container"])
+    bob_slot = wait_slot(hub, "sdbob", 1)  # Bob's own slot, made for him
     assert bob_slot["Config"]["User"].split(":")[0] == str(uid("sdbob"))
-    assert bob_container["Id"] != slot["Id"]
 
-    # Ana runs two kernels, her quota: the service keeps no slot for her...
-    assert slots(hub, "sdana") == []
+    # Ana runs two kernels, her quota: meanwhile the service made Bob's slot, none for her...
+    assert slots(hub, "sdana") == [] and ready_slots(hub) == 1
     # ...until one of them stops: then her slot is back.
     hub.as_user("sdana", "DELETE", f"/api/kernels/{first}")
-    again = wait_slot(hub, "sdana")
-    assert again["Id"] != slot["Id"]
-    assert again["Config"]["Labels"][f"{KERNEL}.owner"] == "sdana"
-    for user, kernel in (("sdana", second), ("sdbob", bobs)):
+    anas = wait_slot(hub, "sdana", 2)
+    assert anas["Id"] != slot["Id"] and anas["Config"]["User"].split(":")[0] == str(uid("sdana"))
+
+    # Bob's second kernel, with Ana's slot ready beside his: his own slot, never hers.
+    bobs_second = start(hub, "sdbob", name)
+    assert bob_slot["Id"].startswith(listed(hub, "sdbob", bobs_second)["container"])
+    assert run(hub, "sdbob", bobs_second, "import os; print(os.getuid())").split() == [
+        str(uid("sdbob"))
+    ]
+    assert [c["Id"] for c in slots(hub, "sdana")] == [anas["Id"]]  # hers, unclaimed
+    for user, kernel in (("sdana", second), ("sdbob", bobs), ("sdbob", bobs_second)):
         hub.as_user(user, "DELETE", f"/api/kernels/{kernel}")
