@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from jupyter_stardock.kernels.pool_claim import CLAIM_RECORD, claimed_labels
+from jupyter_stardock.kernels.pool_recent import RECENT_FILE
 from jupyter_stardock.labels import KERNEL, KernelLabels
 
 from ..engine.kernel_helpers import execute, wait_ready
@@ -210,3 +211,8 @@ def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_h
     assert [c["Id"] for c in slots(hub, "sdana")] == [anas["Id"]]  # hers, unclaimed
     for user, kernel in (("sdana", second), ("sdbob", bobs), ("sdbob", bobs_second)):
         hub.as_user(user, "DELETE", f"/api/kernels/{kernel}")
+    # What a restarted service refills from: each user's use of the kernelspec, no path.
+    record = state / RECENT_FILE
+    uses = json.loads(record.read_text())["uses"]
+    assert {(u["spec"], u["owner"]) for u in uses} == {(name, "sdana"), (name, "sdbob")}
+    assert (record.stat().st_uid, stat.S_IMODE(record.stat().st_mode)) == (0, 0o600)
