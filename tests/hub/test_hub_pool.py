@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import pwd
+import signal
 import stat
 import subprocess
 import time
@@ -216,3 +217,39 @@ def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_h
     uses = json.loads(record.read_text())["uses"]
     assert {(u["spec"], u["owner"]) for u in uses} == {(name, "sdana"), (name, "sdbob")}
     assert (record.stat().st_uid, stat.S_IMODE(record.stat().st_mode)) == (0, 0o600)
+
+
+def service_pid(hub: Hub) -> int:
+    """The StarDock service process of this hub (found by its own data folder)."""
+    marker = f"JUPYTER_DATA_DIR={hub.home}/service-data".encode()
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                cmdline = (environ.parent / "cmdline").read_bytes()
+                if b"jupyter_stardock" in cmdline and b"service" in cmdline:
+                    return int(environ.parent.name)
+        except OSError:
+            continue
+    raise AssertionError(f"no StarDock service process of {hub.home}")
+
+
+def test_a_killed_service_leaves_no_slot_and_its_next_instance_refills_from_its_record(
+    pool_hub: Hub,
+) -> None:
+    hub = pool_hub
+    old = wait_slot(hub, "sdana", 1)  # Ana runs nothing now: her slot is back (the first test)
+    pid = service_pid(hub)
+    os.kill(pid, signal.SIGKILL)  # no shutdown hook runs: its slots outlive it
+    # The hub starts the service again; at its start it removes the dead instance's
+    # unclaimed slots (nothing archived: they ran no user code)...
+    deadline = time.monotonic() + 240
+    while old["Id"] in {c["Id"] for c in containers(hub, "sdana")}:
+        assert time.monotonic() < deadline, f"the dead service's slot stayed:\n{hub.log()}"
+        time.sleep(1)
+    assert service_pid(hub) != pid
+    assert not Path(old["Config"]["Labels"][f"{KERNEL}.outputs"]).exists()
+    # ...and, with no kernel started since, makes each user's slot again from its record.
+    again = wait_slot(hub, "sdana", 1)
+    assert again["Id"] != old["Id"] and again["Config"]["User"].split(":")[0] == str(uid("sdana"))
+    archives = hub.as_user("sdana", "GET", "/stardock/api/archives")["archives"]
+    assert not [a for a in archives if a["id"].startswith("pool-")]
