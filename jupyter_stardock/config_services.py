@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from traitlets import Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 __all__ = ["DataServiceSettings", "PauseSettings", "RegistrySettings", "WarmPoolSettings"]
@@ -141,6 +141,16 @@ class WarmPoolSettings(LoggingConfigurable):
         help=(
             "Memory the warm pool may take, e.g. '512m' (an idle kernel takes about 56 MiB with "
             "its engine shim); it caps the pre-started kernels together with pool_max_total."
+        ),
+    )
+    pool_hub_users = Bool(
+        False,
+        config=True,
+        help=(
+            "In the hub service: keep warm kernels for Hub users too, each user's own "
+            "(pool_size per kernelspec they started recently, within pool_max_total and "
+            "pool_memory), counted against their quota_kernels. Off by default: a slot holds "
+            "a container as the user, beside their dataset, before they ask for it."
         ),
     )
 

@@ -22,6 +22,7 @@ __all__ = [
     "check_build_quotas",
     "check_gpu_quota",
     "check_kernel_quota",
+    "slot_room",
 ]
 
 
@@ -134,3 +135,17 @@ def check_gpu_quota(limit: int | None, viewer: Viewer, running_with_gpus: int) -
             f"You have {running_with_gpus} StarDock kernel(s) with GPUs running, the most this "
             f"service allows ({limit}). Shut one down first, or start an environment without GPUs."
         )
+
+
+# issue 14: the hub service's warm pool keeps each user's slots within their quotas
+def slot_room(limit: int | None, viewer: Viewer, running: int) -> int | None:
+    """How many pre-started kernels a user may hold: their quota less their running kernels.
+
+    None when no limit applies (no quota, or an admin). check_kernel_quota never
+    counts slots (they are nobody's kernels until claimed), so a slot never makes
+    a real start hit 429: the pool keeps the slots within this room instead, and
+    lets a slot go when its user's own kernels take the room.
+    """
+    if viewer.admin or limit is None:
+        return None
+    return max(0, limit - running)

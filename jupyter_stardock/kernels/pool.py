@@ -22,13 +22,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from jupyter_client.connect import KernelConnectionInfo
 
 from ..core.pool_budget import SLOT_BYTES, PoolLimits
 from ..engine import Engine
+from .pool_recent import RecentUse, RecentUses
 from .pool_slots import (
     PoolKey,
     Slot,
@@ -39,12 +40,22 @@ from .pool_slots import (
     make_slot,
 )
 
-__all__ = ["KernelPool"]
+__all__ = ["KernelPool", "SlotOwners"]
 
 log = logging.getLogger(__name__)
 
 #: After a cold start's container started, its kernel boots for about a second more.
 QUIET_SECONDS = 1.5
+
+
+class SlotOwners(Protocol):
+    """Hub service: how many slots a Hub user may hold (services/hub_kernels.HubKernels)."""
+
+    async def slot_room(
+        self, owner: str, groups: Sequence[str], environment: str, dataset: str | None
+    ) -> int | None:
+        """Slots the user may hold in all (their quota less their kernels); None: no limit."""
+        ...
 
 
 class KernelPool:
@@ -68,6 +79,12 @@ class KernelPool:
         self._task: asyncio.Future[None] | None = None
         self._closed = False
         self._discards: set[asyncio.Future[None]] = set()
+        #: Hub service: slots count against their user's kernel quota (None: one server user).
+        self.owners: SlotOwners | None = None
+        #: Slots taken by a start whose claim is under way, per Hub user (not listed yet).
+        self._claiming: dict[str, int] = {}
+        #: Which kernelspecs were used recently, kept in the state folder (pool_recent.py).
+        self.recent: RecentUses | None = None
 
     # -- what the server and the provisioner call --------------------------
 
@@ -92,6 +109,7 @@ class KernelPool:
         for key in list(self._slots):
             for slot in self._slots.pop(key):
                 await discard_slot(self.engine, slot)
+        await self._save_recent()
         if self._discards:
             await asyncio.gather(*self._discards, return_exceptions=True)
 
@@ -119,6 +137,15 @@ class KernelPool:
             self._built.discard(template.key)
         self._templates[template.key] = template
         self._used[template.key] = time.time() if at is None else at
+        if self.recent is not None and template.spec_name:  # kept across a restart
+            use = RecentUse(
+                template.spec_name,
+                template.key.owner,
+                self._used[template.key],
+                template.groups,
+                built=built,
+            )
+            self.recent.note(use)
         if not self._closed:
             self.start()  # a server whose start hook did not run (tests' in-process servers)
         self._wake.set()
@@ -129,6 +156,8 @@ class KernelPool:
         if not slots:
             return None
         slot = slots.pop(0)
+        if key.owner:  # still the user's until its kernel is listed: a refill counts it
+            self._claiming[key.owner] = self._claiming.get(key.owner, 0) + 1
         self._wake.set()  # refill
         return slot
 
@@ -163,9 +192,13 @@ class KernelPool:
             await asyncio.gather(*self._discards, return_exceptions=True)
 
     def sizes(self) -> dict[str, Any]:
-        """For the status: slots ready per environment and dataset, and their memory."""
+        """For the status: slots ready per environment and dataset, and their memory.
+
+        The hub service's status is any Hub user's to read: there only the totals
+        show, never whose slots they are or of which environment and dataset.
+        """
         pools = []
-        for key, slots in self._slots.items():
+        for key, slots in self._slots.items() if self.owners is None else ():
             template = self._templates.get(key) or (slots[0].template if slots else None)
             if template is None or not slots:
                 continue
@@ -202,15 +235,21 @@ class KernelPool:
         env: Mapping[str, str],
     ) -> KernelConnectionInfo:
         """Make a claimed slot the kernel ``kernel_id`` (pool_slots.claim_slot)."""
-        return await claim_slot(
-            self.engine,
-            slot,
-            kernel_id=kernel_id,
-            client_id=client_id,
-            spec_name=spec_name,
-            kernel_name=kernel_name,
-            env=env,
-        )
+        try:
+            return await claim_slot(
+                self.engine,
+                slot,
+                kernel_id=kernel_id,
+                client_id=client_id,
+                spec_name=spec_name,
+                kernel_name=kernel_name,
+                env=env,
+            )
+        finally:
+            owner = slot.key.owner
+            if owner and self._claiming.get(owner, 0) > 0:
+                self._claiming[owner] -= 1
+            self._wake.set()
 
     # -- inside -----------------------------------------------------------
 
@@ -231,6 +270,7 @@ class KernelPool:
                 await asyncio.wait_for(self._wake.wait(), 30)
             self._wake.clear()
             try:
+                await self._save_recent()
                 await self._expire()
                 await self._fill()
             except asyncio.CancelledError:
@@ -238,6 +278,17 @@ class KernelPool:
             except Exception:  # the pool must go on whatever one slot did
                 log.exception("StarDock: the warm kernel pool could not refill")
                 await asyncio.sleep(5)
+
+    async def _save_recent(self) -> None:
+        if self.recent is not None and self.recent.dirty:
+            try:
+                await self.engine.run(self.recent.save)
+            except OSError as err:
+                log.warning("StarDock: could not keep the warm pool's recent kernels: %s", err)
+
+    def refresh(self) -> None:
+        """Check the slots again now (the hub service: a user's groups changed)."""
+        self._wake.set()
 
     async def _expire(self) -> None:
         """Drop slots past pool_ttl, dead ones, and those of a replaced image or dataset."""
@@ -262,6 +313,48 @@ class KernelPool:
                 if old and slot in slots:
                     slots.remove(slot)
                     await discard_slot(self.engine, slot)
+        await self._trim()
+
+    # -- hub service: a user's slots count against their kernel quota --------
+
+    def _held(self, owner: str) -> int:
+        """The user's slots: ready, being made, and claimed by a start not finished yet."""
+        ready = sum(len(s) for k, s in self._slots.items() if k.owner == owner)
+        making = self._making is not None and self._making.owner == owner
+        return ready + making + self._claiming.get(owner, 0)
+
+    async def _room(self, key: PoolKey) -> int | None:
+        """Slots the key's user may hold in all; None: no limit (one server user, an admin)."""
+        template = self._templates.get(key) or next(
+            (s.template for s in self._slots.get(key, ())), None
+        )
+        if self.owners is None or not key.owner or template is None:
+            return None
+        return await self.owners.slot_room(
+            key.owner, template.groups, template.environment, key.dataset or None
+        )
+
+    async def _trim(self) -> None:
+        """Slots past their user's room go: they started kernels, or lost the dataset.
+
+        Not while one of the user's claims is under way: its kernel may be listed
+        already and still be counted as claiming (the next check trims, if need be).
+        """
+        kept: dict[str, int] = {}
+        for key, slots in list(self._slots.items()):
+            room = await self._room(key) if slots and not self._claiming.get(key.owner) else None
+            if room is None:
+                continue
+            keep = max(0, room - kept.get(key.owner, 0))
+            for slot in slots[keep:]:
+                if slot in slots:
+                    slots.remove(slot)
+                    await discard_slot(self.engine, slot)
+            kept[key.owner] = kept.get(key.owner, 0) + len(slots)
+
+    async def _has_room(self, key: PoolKey) -> bool:
+        room = await self._room(key)
+        return room is None or self._held(key.owner) < room
 
     def _total(self) -> int:
         return sum(len(s) for s in self._slots.values()) + (self._making is not None)
@@ -275,6 +368,7 @@ class KernelPool:
                 and key in self._templates
                 and self.ready(key) < (1 if key in self._built else self.limits.size)
                 and self._total() < self.limits.capacity
+                and await self._has_room(key)
             ):
                 # A kernel start is under way, or its kernel still boots: it goes first.
                 while not self._closed and (self._starting or time.monotonic() < self._quiet_until):

@@ -70,6 +70,8 @@ class ClaimRecord:
     started: float
     spec: str
     name: str
+    #: Hub service: the link in the user's home to the renamed outputs folder ("" for none).
+    outputs_view: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -206,6 +208,7 @@ def read_claim(runtime_dir: Path) -> ClaimRecord | None:
             started=float(data["started"]),
             spec=str(data.get("spec") or ""),
             name=str(data.get("name") or ""),
+            outputs_view=str(data.get("outputs_view") or ""),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -253,12 +256,16 @@ def claimed_labels(
     ):
         outputs = slot
     client_id = record.client_id if record.kernel_id == named else named
+    # Shown relative to the owner's home only: a link named as the renamed folder.
+    view = record.outputs_view if outputs != slot else ""
+    if view and (Path(view).name != outputs.name or not Path(view).is_absolute()):
+        view = ""
     effective = replace(
         kernel,
         kernel_id=named,
         client_id=client_id if _KERNEL_ID.fullmatch(client_id) else named,
         outputs=str(outputs),
-        outputs_view="" if outputs != slot else kernel.outputs_view,
+        outputs_view=view if outputs != slot else kernel.outputs_view,
         started=record.started,
         spec=record.spec if record.spec.startswith("stardock-") else kernel.spec,
         name=record.name or kernel.name,

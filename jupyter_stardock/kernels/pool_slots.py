@@ -27,6 +27,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import KernelConnectionInfo
 
 from ..core.datasets import Dataset
+from ..core.outputs import link_outputs
 from ..engine import Engine
 from ..errors import EngineError, StarDockError
 from .container import ContainerKernel
@@ -89,6 +90,11 @@ class SlotTemplate:
     owner: str
     recipe: Mapping[str, Any] = field(default_factory=dict)
     dockerfile: str = ""
+    #: Hub service: the owner's Hub groups at their last start (their access is checked by
+    #: them before each slot is made), and where the link to a kernel's outputs goes in
+    #: their home (the folder, and the trusted folder above it), made at the claim.
+    groups: tuple[str, ...] = ()
+    view: tuple[Path, Path] | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -168,11 +174,20 @@ async def claim_slot(
             uid=launch.uid,
             gid=launch.gid,
         )
-        record = ClaimRecord(kernel_id, client_id, str(outputs), started, spec_name, kernel_name)
+        view = None
+        if slot.template.view is not None:  # hub service: the user's link, as a cold start makes
+            folder, trusted = slot.template.view
+            view = await engine.run(
+                link_outputs, outputs, folder, trusted=trusted, uid=launch.uid, gid=launch.gid
+            )
+        record = ClaimRecord(
+            kernel_id, client_id, str(outputs), started, spec_name, kernel_name, str(view or "")
+        )
         await engine.run(write_claim, launch.runtime_dir, record)
         await _rename(engine, slot, container_name(kernel_id))
         launch.kernel_id, launch.client_id, launch.outputs_dir = kernel_id, client_id, outputs
         launch.started, launch.spec_name, launch.kernel_name = started, spec_name, kernel_name
+        launch.outputs_view = view
         launch.pool = ""  # its restarts are cold starts of the plain spec
         session = env.get("JPY_SESSION_NAME")
         if session and "JPY_SESSION_NAME" in slot.template.settings.env_allowlist:

@@ -9,6 +9,7 @@ was. A start the pool cannot serve the same way gets None and starts cold.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..config import StarDockSettings
@@ -19,6 +20,7 @@ from ..engine import Engine, ImageInfo
 from ..labels import EnvironmentLabels
 from .launch import KernelSettings, MountedDataset
 from .pool import KernelPool
+from .pool_recent import RecentUses
 from .pool_slots import PoolKey, SlotTemplate
 
 __all__ = ["make_pool", "slot_template"]
@@ -39,17 +41,21 @@ def slot_template(
     kernel_name: str,
     outputs_place: tuple[Path, Path],
     archive_dir: Path,
+    groups: Sequence[str] = (),
+    outputs_view: tuple[Path, Path] | None = None,
 ) -> SlotTemplate | None:
     """The template of this start's key; None when its kernel cannot come from a slot.
 
     Not pooled: an outputs quota (the folder is a mounted file system while the
-    kernel runs, and a mount point cannot be renamed), a dataset known only from
-    a running container (adoption), and hub users' kernels (their outputs are
-    linked into their home at the start; slots are per server user only).
+    kernel runs, and a mount point cannot be renamed), and a dataset known only
+    from a running container (adoption). A Hub user's kernel (``owner``, in the
+    hub service) is pooled per user: the key names them, so only their own start
+    claims it, and the link to its outputs in their home (``outputs_view``) is
+    made at the claim, as a cold start makes it at its start.
     """
     if settings.outputs_quota is not None or isinstance(dataset, MountedDataset):
         return None
-    if owner is not None:
+    if owner is not None and outputs_view is None:
         return None
     built = EnvironmentLabels.from_labels(image.labels)
     parent, trusted = outputs_place
@@ -60,6 +66,7 @@ def slot_template(
             uid=uid,
             gid=gid,
             transport=settings.transport,
+            owner=owner or "",
         ),
         settings=settings,
         image=image_ref,
@@ -70,18 +77,24 @@ def slot_template(
         outputs_parent=parent,
         outputs_trusted=trusted,
         archive_dir=archive_dir,
-        owner=server_user,
+        owner=owner or server_user,
         recipe=dict(built.recipe) if built else {},
         dockerfile=built.dockerfile if built else "",
+        groups=tuple(groups) if owner is not None else (),
+        view=outputs_view if owner is not None else None,
     )
 
 
 def make_pool(settings: StarDockSettings, engine: Engine, mode: str) -> KernelPool | None:
-    """A local server's warm pool from its c.StarDockApp.pool_* settings; None when switched off.
+    """A server's (or the hub service's) warm pool from c.StarDockApp.pool_*; None when off.
 
-    The hub service keeps none (slots are per server user; see slot_template).
+    The hub service keeps one only with c.StarDockApp.pool_hub_users; its slots
+    are per Hub user and count against their quotas (KernelPool.owners, which the
+    service wires to its HubKernels).
     """
-    if mode != "local" or settings.pool_size <= 0:
+    if settings.pool_size <= 0 or mode == "remote":
+        return None
+    if mode == "service" and not settings.pool_hub_users:
         return None
     limits = PoolLimits(
         size=settings.pool_size,
@@ -91,4 +104,6 @@ def make_pool(settings: StarDockSettings, engine: Engine, mode: str) -> KernelPo
         memory_bytes=parse_size(settings.pool_memory),
     )
     # The server's environment as a cold start gets it (container_spec keeps the allowlist).
-    return KernelPool(engine, limits, env=lambda: dict(os.environ))
+    pool = KernelPool(engine, limits, env=lambda: dict(os.environ))
+    pool.recent = RecentUses(Path(settings.state_dir), settings.pool_recent_hours)
+    return pool

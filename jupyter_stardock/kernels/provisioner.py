@@ -242,7 +242,7 @@ class StarDockProvisioner(KernelProvisionerBase, ContainerSettings, PooledStarts
         # another language's launcher nor the notebook's folder mounted).
         poolable = self.language == PYTHON and not wanted
         if orphan is None and host.pool is not None and not cold and poolable:
-            pooled = self._from_pool(host, image, dataset, uid, gid, owner)
+            pooled = self._from_pool(host, image, dataset, uid, gid, owner, groups, client_id)
             if pooled is not None:
                 await engine.run(state_last_use.record, self.environment)  # issue 17: a use
                 return pooled

@@ -90,6 +90,7 @@ class StarDockApp(ExtensionApp, StarDockSettings):
     dataset_registry: DatasetRegistry | None = None
     builds: BuildManager | None = None
     pool: KernelPool | None = None  # issue 14
+    pool_feeder: PoolFeeder | None = None  # issue 14
     environments: EnvironmentsService
     hub_kernels: HubKernels
     remote: ServiceClient | None = None
@@ -292,6 +293,9 @@ class StarDockApp(ExtensionApp, StarDockSettings):
             await self.staging.start()
         if self.pool is not None:  # issue 14: fills once reconcile cleared a crash's slots
             self.pool.start(after=self.reconciled)
+            if self.pool_feeder is not None:  # and refills what was used before a restart
+                restore = self.pool_feeder.restore(serverapp.kernel_manager)
+                self._pool_restore = asyncio.ensure_future(restore)
 
     async def sync_kernelspecs_soon(self) -> None:
         """After a build or delete through the proxy: refresh now, not at the next tick."""
@@ -378,9 +382,12 @@ class StarDockApp(ExtensionApp, StarDockSettings):
         self.environments = self.make_environments(self.builds)
         if self.pool is not None and self.serverapp is not None:  # issue 14: builds feed it
             root = Path(self.serverapp.root_dir)
-            PoolFeeder(self.pool, host, self.serverapp.config, root).attach(self.environments)
+            self.pool_feeder = PoolFeeder(self.pool, host, self.serverapp.config, root)
+            self.pool_feeder.attach(self.environments)
         if self.mode == "service":
             self.hub_kernels = HubKernels(self.environments, self, self._kernel_manager)
+            if self.pool is not None:  # issue 14: a user's slots count against their quotas
+                self.pool.owners, self.hub_kernels.on_viewer = self.hub_kernels, self.pool.refresh
         self.engine_health = EngineHealth(self.engine.address, self.log)
         self.init_kernels()
         # issue 19: the data service (init_lease made the identity its stagings carry)

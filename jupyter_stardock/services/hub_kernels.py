@@ -10,15 +10,15 @@ not reached.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..core.gpus import environment_wants_gpus
 from ..core.kernelspecs import language_kernelspec_name
 from ..core.languages import PYTHON
-from ..core.quotas import check_gpu_quota, check_kernel_quota
+from ..core.quotas import check_gpu_quota, check_kernel_quota, slot_room
 from ..core.users import Viewer
-from ..errors import InUse, NotFound
+from ..errors import Forbidden, InUse, NotFound
 from ..labels import recipe_from_labels
 from .environments import EnvironmentsService
 
@@ -75,6 +75,10 @@ class HubKernels:
         self.environments = environments
         self.site = site
         self._kernel_manager = kernel_manager
+        # issue 14: each user as their last start request showed them (groups, admin), so the
+        # warm pool checks a slot against what that user may use now; told on a change.
+        self.viewers: dict[str, Viewer] = {}
+        self.on_viewer: Callable[[], None] | None = None
 
     # What check_kernel_quota reads (core.quotas.KernelQuotaContext).
     @property
@@ -107,6 +111,7 @@ class HubKernels:
         language: str = PYTHON,
     ) -> dict[str, Any]:
         """Start the viewer's kernel ``kernel_id``; its connection info, as JSON."""
+        self._note_viewer(viewer)  # issue 14
         km = self._kernel_manager()
         running = self.site.kernel_aliases.get((viewer.name, kernel_id))
         if running is not None and running in km:
@@ -195,3 +200,37 @@ class HubKernels:
         kernel = km.get_kernel(internal)
         await km.restart_kernel(internal, now=True)
         return connection_json(kernel.get_connection_info())
+
+    # -- issue 14: the warm pool's slots are per user and count against their quotas ----
+
+    def _note_viewer(self, viewer: Viewer) -> None:
+        if self.viewers.get(viewer.name) != viewer:
+            self.viewers[viewer.name] = viewer
+            if self.on_viewer is not None:
+                self.on_viewer()  # their slots are checked again (groups may have changed)
+
+    async def slot_room(
+        self, owner: str, groups: Sequence[str], environment: str, dataset: str | None
+    ) -> int | None:
+        """How many slots ``owner`` may hold in all (kernels/pool.SlotOwners); None: no limit.
+
+        None of a dataset or environment they may no longer use (a cold start checks
+        both too); else their kernel quota (and, for a GPU environment, their GPU quota)
+        less their running kernels.
+        """
+        viewer = self.viewers.get(owner) or Viewer(owner, tuple(groups), scoped=True)
+        try:
+            image = await self.environments.environment_for(viewer, environment)
+            if dataset is not None:  # as the provisioner checks it at a start
+                self.environments.datasets.for_user(dataset, owner, viewer.groups)
+        except (NotFound, Forbidden):
+            return 0
+        quotas = self.environments.quotas
+        mine = Viewer(owner, scoped=True)
+        room = slot_room(quotas.kernels, viewer, len(await self.running_kernels(mine)))
+        if quotas.gpu_kernels is not None and environment_wants_gpus(
+            recipe_from_labels(image.labels)
+        ):
+            gpus = slot_room(quotas.gpu_kernels, viewer, await self._running_with_gpus(viewer))
+            room = gpus if room is None or (gpus is not None and gpus < room) else room
+        return room
