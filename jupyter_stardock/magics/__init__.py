@@ -42,8 +42,8 @@ from ..client.presentation import (
 )
 from ..client.shell import open_desktop, open_terminal  # issue 15
 from ..errors import ClientError, MagicUsageError, StarDockError
-from .display import RichProgress, TextProgress
-from .display import show as show_output
+from .output import RichProgress, TextProgress
+from .output import show as show_output
 from .parsers import COMMANDS, HELP, _HelpShown, parsers
 
 __all__ = ["StarDockMagics", "load_ipython_extension", "unload_ipython_extension"]

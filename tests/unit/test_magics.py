@@ -12,7 +12,7 @@ from IPython.utils.capture import capture_output
 from jupyter_stardock.client.discovery import ServerInfo
 from jupyter_stardock.client.events import BuildProgress
 from jupyter_stardock.magics import StarDockMagics
-from jupyter_stardock.magics.display import RichProgress, show
+from jupyter_stardock.magics.output import RichProgress, show
 
 
 @pytest.fixture
