@@ -52,6 +52,18 @@ async def expect_error(
     return message
 
 
+async def remove_environment(jp_fetch, tag: str) -> None:  # type: ignore[no-untyped-def]
+    """Remove a test's environment as a user does (DELETE), which also recycles its warm kernel.
+
+    The engine alone could not: a build pre-starts a warm kernel of its environment
+    (issue 14), and a running container holds its image.
+    """
+    _, listing = await api(jp_fetch, "GET", "environments")
+    (env_id,) = [e["id"] for e in listing["environments"] if tag in e["tags"]]
+    code, _ = await api(jp_fetch, "DELETE", "environments", env_id)
+    assert code in (200, 204)
+
+
 def unique(command: str = "true") -> list[str]:
     """A command that makes each recipe distinct, so tests never share a cached image."""
     return [f"echo test-{uuid.uuid4().hex[:10]}", command]
@@ -179,7 +191,7 @@ async def test_identical_posts_coalesce_into_one_engine_build(
     record = await stardock.builds.wait(ids.pop())
     assert record.state == "succeeded"
     assert stardock.builds.engine_builds - before == 1
-    await stardock.engine.remove_image(record.tag)
+    await remove_environment(jp_fetch, record.tag)
 
 
 async def test_cancel_mid_build_leaves_no_container(jp_fetch, stardock, base_image, engine) -> None:
@@ -250,7 +262,7 @@ async def test_status_answers_quickly_while_a_build_streams(jp_fetch, stardock, 
     assert worst < 1.5
     _, end = await stream
     assert end["state"] == "succeeded"
-    await stardock.engine.remove_image(end["tag"])
+    await remove_environment(jp_fetch, end["tag"])
 
 
 async def test_bad_requests(jp_fetch, stardock, base_image) -> None:
@@ -418,4 +430,4 @@ async def test_malformed_input_answers_400_with_a_sentence(jp_fetch, stardock, b
     assert code == 200 and len(page["lines"]) == 2
     events, end = await read_sse(jp_fetch, build_id, headers={"Last-Event-ID": "²"})
     assert events and events[0][0] == "0" and end["state"] == "succeeded"
-    await stardock.engine.remove_image(end["tag"])
+    await remove_environment(jp_fetch, end["tag"])

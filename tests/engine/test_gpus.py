@@ -237,7 +237,8 @@ async def test_on_an_engine_without_a_gpu_runtime_the_start_says_so(
     assert {c["Id"] for c in engine.containers_sync()} <= before
     # A failed first start leaves no nosuid mount of its outputs folder behind (jupyter_client
     # calls no cleanup after a failed launch; the container kernel undoes its own set-up).
+    # (A warm kernel the build pre-starts has a hidden slot folder of its own: not this start's.)
     root = os.path.realpath(jp_root_dir)
     with open("/proc/self/mountinfo") as mounts:
         left = [line.split()[4] for line in mounts if line.split()[4].startswith(root + "/")]
-    assert left == []
+    assert [m for m in left if not os.path.basename(m).startswith(".stardock-slot-")] == []
