@@ -310,7 +310,8 @@ def test_resume_after_sigkill_and_a_neighbour_deletes_nothing_of_ours(
             "StarDockApp": {
                 "archives": tape,
                 "staging_dir": str(staging_dir),
-                "staging_lifetime_seconds": 0.0,
+                # Expires soon after, not at once: the test must see it complete first.
+                "staging_lifetime_seconds": 3.0,
                 "staging_sweep_seconds": 0.2,
             }
         },

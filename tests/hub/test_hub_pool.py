@@ -25,10 +25,13 @@ from jupyter_stardock.kernels.pool_recent import RECENT_FILE
 from jupyter_stardock.labels import KERNEL, KernelLabels
 
 from ..engine.kernel_helpers import execute, wait_ready
-from .conftest import USERS, Hub, _start_hub
+from .conftest import Hub, _start_hub
 from .test_hub import build, channels, kernelspec_visible
 
 RECIPE = {"commands": ["echo hub-pool-test"], "dataset": "open"}
+#: Unix users of this module's own hub: its teardown stops every process of its users, so
+#: sharing the session hub's (sdana, sdbob) would kill their servers for later modules.
+POOL_USERS = ("sdhal", "sdivy")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,7 @@ def pool_hub(tmp_path_factory: pytest.TempPathFactory, base_image: str) -> Itera
     try:
         yield from _start_hub(
             home,
-            USERS,
+            POOL_USERS,
             {"quota_kernels": 2, "pool_hub_users": True, "pool_size": 1, "pool_max_total": 4},
         )
     finally:
@@ -84,7 +87,7 @@ def slots(hub: Hub, owner: str) -> list[dict[str, Any]]:
 
 def ready_slots(hub: Hub) -> int:
     """The service's ready slots, all users together (its status shows only the totals)."""
-    code, status = hub.status("GET", "/services/stardock/stardock/api/status", "sdana")
+    code, status = hub.status("GET", "/services/stardock/stardock/api/status", "sdhal")
     assert code == 200, status
     return int((status["pool"] or {}).get("ready", 0))
 
@@ -132,33 +135,33 @@ def assert_only_anas(labels: KernelLabels) -> None:
     """The slot's key and sockets: Ana's uid may reach them, Bob's never (as a cold kernel's)."""
     ipc, runtime = Path(labels.ipc), Path(labels.runtime)
     info = ipc.stat()
-    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid("sdana"), 0o700)
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid("sdhal"), 0o700)
     info = runtime.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o711)
     assert stat.S_IMODE(runtime.parent.stat().st_mode) == 0o700  # nobody but the service
     info = (runtime / "connection.json").stat()
-    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid("sdana"), 0o400)
-    assert refused_to("sdbob", "ls", str(ipc))
-    assert refused_to("sdbob", "cat", str(runtime / "connection.json"))
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (uid("sdhal"), 0o400)
+    assert refused_to("sdivy", "ls", str(ipc))
+    assert refused_to("sdivy", "cat", str(runtime / "connection.json"))
 
 
 def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_hub: Hub) -> None:
     hub = pool_hub
-    env = build(hub, "sdana", RECIPE)
+    env = build(hub, "sdhal", RECIPE)
     name = f"stardock-{env}-open"
-    kernelspec_visible(hub, "sdana", name)
-    first = start(hub, "sdana", name)  # cold: now the service keeps a slot of it for Ana
-    slot = wait_slot(hub, "sdana", 1)
+    kernelspec_visible(hub, "sdhal", name)
+    first = start(hub, "sdhal", name)  # cold: now the service keeps a slot of it for Ana
+    slot = wait_slot(hub, "sdhal", 1)
     labels = KernelLabels.from_labels(slot["Config"]["Labels"])
-    assert labels is not None and labels.pool and labels.owner == "sdana"
-    assert slot["Config"]["User"].split(":")[0] == str(uid("sdana"))
+    assert labels is not None and labels.pool and labels.owner == "sdhal"
+    assert slot["Config"]["User"].split(":")[0] == str(uid("sdhal"))
     assert_only_anas(labels)
     outputs = Path(labels.outputs)
-    assert outputs.stat().st_uid == uid("sdana") and outputs.name.startswith(".stardock-slot-")
+    assert outputs.stat().st_uid == uid("sdhal") and outputs.name.startswith(".stardock-slot-")
 
     # Ana's second start (one kernel and one slot: at her quota of two) takes the slot.
-    second = start(hub, "sdana", name)
-    mine = listed(hub, "sdana", second)
+    second = start(hub, "sdhal", name)
+    mine = listed(hub, "sdhal", second)
     assert slot["Id"].startswith(mine["container"]), hub.log()
     now = json.loads(
         subprocess.run(
@@ -169,53 +172,53 @@ def test_a_users_second_kernel_is_their_warm_slot_and_never_another_users(pool_h
     state = hub.home / "service-state"
     effective, claimed = claimed_labels(labels, [now["Name"]], state)
     assert claimed and effective is not None
-    assert (effective.pool, effective.client_id, effective.owner) == ("", second, "sdana")
+    assert (effective.pool, effective.client_id, effective.owner) == ("", second, "sdhal")
     assert (Path(labels.runtime) / CLAIM_RECORD).stat().st_uid == 0
     assert_only_anas(labels)
     out = run(
         hub,
-        "sdana",
+        "sdhal",
         second,
         "import os\nprint(os.getuid(), os.getcwd())\nopen('/outputs/warm.txt', 'w').write('x')",
     )
-    assert out.split() == [str(uid("sdana")), "/outputs"]
-    home = Path(pwd.getpwnam("sdana").pw_dir)
+    assert out.split() == [str(uid("sdhal")), "/outputs"]
+    home = Path(pwd.getpwnam("sdhal").pw_dir)
     written = home / mine["outputs"] / "warm.txt"  # through the link in her home
-    assert written.stat().st_uid == uid("sdana")
+    assert written.stat().st_uid == uid("sdhal")
     renamed = Path(effective.outputs)
     assert not outputs.exists() and renamed.parent == outputs.parent
-    assert (renamed.stat().st_uid, stat.S_IMODE(renamed.stat().st_mode)) == (uid("sdana"), 0o700)
+    assert (renamed.stat().st_uid, stat.S_IMODE(renamed.stat().st_mode)) == (uid("sdhal"), 0o700)
     assert os.path.realpath(home / mine["outputs"]) == str(renamed)
 
     # Bob starts the very same environment and dataset: a cold kernel of his own.
-    assert build(hub, "sdbob", RECIPE) == env
-    kernelspec_visible(hub, "sdbob", name)
-    bobs = start(hub, "sdbob", name)
-    assert run(hub, "sdbob", bobs, "import os; print(os.getuid())").split() == [str(uid("sdbob"))]
-    assert not slot["Id"].startswith(listed(hub, "sdbob", bobs)["container"])
-    bob_slot = wait_slot(hub, "sdbob", 1)  # Bob's own slot, made for him
-    assert bob_slot["Config"]["User"].split(":")[0] == str(uid("sdbob"))
+    assert build(hub, "sdivy", RECIPE) == env
+    kernelspec_visible(hub, "sdivy", name)
+    bobs = start(hub, "sdivy", name)
+    assert run(hub, "sdivy", bobs, "import os; print(os.getuid())").split() == [str(uid("sdivy"))]
+    assert not slot["Id"].startswith(listed(hub, "sdivy", bobs)["container"])
+    bob_slot = wait_slot(hub, "sdivy", 1)  # Bob's own slot, made for him
+    assert bob_slot["Config"]["User"].split(":")[0] == str(uid("sdivy"))
 
     # Ana runs two kernels, her quota: meanwhile the service made Bob's slot, none for her...
-    assert slots(hub, "sdana") == [] and ready_slots(hub) == 1
+    assert slots(hub, "sdhal") == [] and ready_slots(hub) == 1
     # ...until one of them stops: then her slot is back.
-    hub.as_user("sdana", "DELETE", f"/api/kernels/{first}")
-    anas = wait_slot(hub, "sdana", 2)
-    assert anas["Id"] != slot["Id"] and anas["Config"]["User"].split(":")[0] == str(uid("sdana"))
+    hub.as_user("sdhal", "DELETE", f"/api/kernels/{first}")
+    anas = wait_slot(hub, "sdhal", 2)
+    assert anas["Id"] != slot["Id"] and anas["Config"]["User"].split(":")[0] == str(uid("sdhal"))
 
     # Bob's second kernel, with Ana's slot ready beside his: his own slot, never hers.
-    bobs_second = start(hub, "sdbob", name)
-    assert bob_slot["Id"].startswith(listed(hub, "sdbob", bobs_second)["container"])
-    assert run(hub, "sdbob", bobs_second, "import os; print(os.getuid())").split() == [
-        str(uid("sdbob"))
+    bobs_second = start(hub, "sdivy", name)
+    assert bob_slot["Id"].startswith(listed(hub, "sdivy", bobs_second)["container"])
+    assert run(hub, "sdivy", bobs_second, "import os; print(os.getuid())").split() == [
+        str(uid("sdivy"))
     ]
-    assert [c["Id"] for c in slots(hub, "sdana")] == [anas["Id"]]  # hers, unclaimed
-    for user, kernel in (("sdana", second), ("sdbob", bobs), ("sdbob", bobs_second)):
+    assert [c["Id"] for c in slots(hub, "sdhal")] == [anas["Id"]]  # hers, unclaimed
+    for user, kernel in (("sdhal", second), ("sdivy", bobs), ("sdivy", bobs_second)):
         hub.as_user(user, "DELETE", f"/api/kernels/{kernel}")
     # What a restarted service refills from: each user's use of the kernelspec, no path.
     record = state / RECENT_FILE
     uses = json.loads(record.read_text())["uses"]
-    assert {(u["spec"], u["owner"]) for u in uses} == {(name, "sdana"), (name, "sdbob")}
+    assert {(u["spec"], u["owner"]) for u in uses} == {(name, "sdhal"), (name, "sdivy")}
     assert (record.stat().st_uid, stat.S_IMODE(record.stat().st_mode)) == (0, 0o600)
 
 
@@ -237,19 +240,19 @@ def test_a_killed_service_leaves_no_slot_and_its_next_instance_refills_from_its_
     pool_hub: Hub,
 ) -> None:
     hub = pool_hub
-    old = wait_slot(hub, "sdana", 1)  # Ana runs nothing now: her slot is back (the first test)
+    old = wait_slot(hub, "sdhal", 1)  # Ana runs nothing now: her slot is back (the first test)
     pid = service_pid(hub)
     os.kill(pid, signal.SIGKILL)  # no shutdown hook runs: its slots outlive it
     # The hub starts the service again; at its start it removes the dead instance's
     # unclaimed slots (nothing archived: they ran no user code)...
     deadline = time.monotonic() + 240
-    while old["Id"] in {c["Id"] for c in containers(hub, "sdana")}:
+    while old["Id"] in {c["Id"] for c in containers(hub, "sdhal")}:
         assert time.monotonic() < deadline, f"the dead service's slot stayed:\n{hub.log()}"
         time.sleep(1)
     assert service_pid(hub) != pid
     assert not Path(old["Config"]["Labels"][f"{KERNEL}.outputs"]).exists()
     # ...and, with no kernel started since, makes each user's slot again from its record.
-    again = wait_slot(hub, "sdana", 1)
-    assert again["Id"] != old["Id"] and again["Config"]["User"].split(":")[0] == str(uid("sdana"))
-    archives = hub.as_user("sdana", "GET", "/stardock/api/archives")["archives"]
+    again = wait_slot(hub, "sdhal", 1)
+    assert again["Id"] != old["Id"] and again["Config"]["User"].split(":")[0] == str(uid("sdhal"))
+    archives = hub.as_user("sdhal", "GET", "/stardock/api/archives")["archives"]
     assert not [a for a in archives if a["id"].startswith("pool-")]
